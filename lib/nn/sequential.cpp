@@ -1,0 +1,99 @@
+// Sequential: build-time shape checks, forward/backward chaining, parameter and buffer naming.
+#include "nn/sequential.hpp"
+
+#include "core/error.hpp"
+
+namespace bnlab::nn {
+
+namespace {
+Shape with_batch(std::size_t n, const Shape& sample) {
+  Shape s{n};
+  s.insert(s.end(), sample.begin(), sample.end());
+  return s;
+}
+}  // namespace
+
+Sequential::Sequential(Shape sample_shape) : sample_shape_(sample_shape), output_sample_shape_(sample_shape) {}
+
+Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
+  // A batch of 2 stands in for any batch: batch-size limits are checked at forward time.
+  Shape out;
+  try {
+    out = layer->output_shape(with_batch(2, output_sample_shape_));
+  } catch (const Error& e) {
+    throw ShapeError("layer " + std::to_string(layers_.size()) + " (" + layer->type() +
+                     ") cannot take input of per-sample shape " + to_string(output_sample_shape_) + ": " + e.what());
+  }
+  output_sample_shape_ = Shape(out.begin() + 1, out.end());
+  sample_shapes_out_.push_back(output_sample_shape_);
+  layers_.push_back(std::move(layer));
+  outputs_.push_back(nullptr);
+  return *this;
+}
+
+const Tensor& Sequential::forward(const Tensor& x) {
+  if (x.dimension() != sample_shape_.size() + 1 || !std::equal(sample_shape_.begin(), sample_shape_.end(), x.shape().begin() + 1))
+    throw ShapeError("model expects input of per-sample shape " + to_string(sample_shape_) + ", got " +
+                     to_string(shape_of(x)));
+  const Tensor* h = &x;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    try {
+      h = &layers_[i]->forward(*h, mode_);
+    } catch (const ShapeError& e) {
+      throw ShapeError("layer " + layer_name(i) + ": " + e.what());
+    }
+    outputs_[i] = h;
+  }
+  return *h;
+}
+
+const Tensor& Sequential::backward(const Tensor& dy) {
+  const Tensor* g = &dy;
+  for (std::size_t i = layers_.size(); i-- > 0;) g = &layers_[i]->backward(*g);
+  return *g;
+}
+
+void Sequential::initialize(core::Rng& rng) {
+  for (auto& l : layers_) l->initialize(rng);
+}
+
+void Sequential::zero_grad() {
+  for (auto& p : params()) std::fill(p.grad->begin(), p.grad->end(), 0.0f);
+}
+
+std::vector<Param> Sequential::params() {
+  std::vector<Param> all;
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    for (auto p : layers_[i]->params()) {
+      p.name = layer_name(i) + "." + p.name;
+      all.push_back(p);
+    }
+  return all;
+}
+
+std::vector<Buffer> Sequential::buffers() {
+  std::vector<Buffer> all;
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    for (auto b : layers_[i]->buffers()) {
+      b.name = layer_name(i) + "." + b.name;
+      all.push_back(b);
+    }
+  return all;
+}
+
+std::size_t Sequential::parameter_count() {
+  std::size_t n = 0;
+  for (auto& p : params()) n += p.value->size();
+  return n;
+}
+
+std::string Sequential::layer_name(std::size_t i) const { return std::to_string(i) + "." + layers_.at(i)->type(); }
+
+nlohmann::json Sequential::describe() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    out.push_back({{"name", layer_name(i)}, {"layer", layers_[i]->describe()}, {"output", sample_shapes_out_[i]}});
+  return out;
+}
+
+}  // namespace bnlab::nn

@@ -1,0 +1,63 @@
+// A model as an ordered list of layers, shape-checked as it is built, with one train/eval switch.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/layer.hpp"
+
+namespace bnlab::nn {
+
+class Sequential {
+ public:
+  // sample_shape excludes the batch dimension, e.g. {1, 28, 28}.
+  explicit Sequential(Shape sample_shape);
+
+  // Appends a layer after checking it accepts the current output shape; the ShapeError names the
+  // layer's position and type.
+  Sequential& add(std::unique_ptr<Layer> layer);
+  template <class L, class... Args>
+  L& emplace(Args&&... args) {
+    auto layer = std::make_unique<L>(std::forward<Args>(args)...);
+    L& ref = *layer;
+    add(std::move(layer));
+    return ref;
+  }
+
+  const Tensor& forward(const Tensor& x);
+  // Backpropagates dL/d(output); parameter gradients are ADDED (call zero_grad before each step).
+  const Tensor& backward(const Tensor& dy);
+
+  void set_mode(Mode mode) { mode_ = mode; }
+  Mode mode() const { return mode_; }
+  void initialize(core::Rng& rng);
+  void zero_grad();
+
+  // Names are "<index>.<type>.<param>", e.g. "2.batchnorm1d.weight".
+  std::vector<Param> params();
+  std::vector<Buffer> buffers();
+  std::size_t parameter_count();
+
+  std::size_t size() const { return layers_.size(); }
+  Layer& layer(std::size_t i) { return *layers_.at(i); }
+  const Layer& layer(std::size_t i) const { return *layers_.at(i); }
+  // "<index>.<type>", the name used for the layer in logs.
+  std::string layer_name(std::size_t i) const;
+  // The output of layer i from the last forward pass.
+  const Tensor& layer_output(std::size_t i) const { return *outputs_.at(i); }
+  const Shape& sample_shape() const { return sample_shape_; }
+  // Per-sample output shape of the whole model.
+  const Shape& output_sample_shape() const { return output_sample_shape_; }
+  // One entry per layer: {"name", "describe", "output"}.
+  nlohmann::json describe() const;
+
+ private:
+  Shape sample_shape_, output_sample_shape_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Shape> sample_shapes_out_;
+  std::vector<const Tensor*> outputs_;
+  Mode mode_ = Mode::Train;
+};
+
+}  // namespace bnlab::nn
