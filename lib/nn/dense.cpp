@@ -1,6 +1,7 @@
 // Dense forward and backward as single sgemm calls into the layer's own buffers.
 #include "nn/dense.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/blas.hpp"
@@ -28,7 +29,8 @@ Shape Dense::output_shape(const Shape& in) const {
 
 const Tensor& Dense::forward(const Tensor& x, Mode) {
   const Shape out = output_shape(shape_of(x));
-  const int n = static_cast<int>(out[0]), in = static_cast<int>(in_features_), o = static_cast<int>(out_features_);
+  const int n = static_cast<int>(out[0]), in = static_cast<int>(in_features_),
+            o = static_cast<int>(out_features_);
   ensure_shape(output_, out);
   float* y = output_.data();
   if (has_bias_) {
@@ -57,10 +59,14 @@ const Tensor& Dense::backward(const Tensor& dy) {
 }
 
 void Dense::initialize(core::Rng& rng) {
+  if (init_.kind != InitKind::Default) {
+    init_weight(weight, init_, fans_of(shape_of(weight)), rng);
+    if (has_bias_) std::fill(bias.begin(), bias.end(), 0.0f);
+    return;
+  }
   const float bound = 1.0f / std::sqrt(static_cast<float>(in_features_));
-  for (auto& w : weight) w = rng.uniform(-bound, bound);
-  if (has_bias_)
-    for (auto& b : bias) b = rng.uniform(-bound, bound);
+  uniform(weight, -bound, bound, rng);
+  if (has_bias_) uniform(bias, -bound, bound, rng);
 }
 
 std::vector<Param> Dense::params() {
@@ -70,7 +76,10 @@ std::vector<Param> Dense::params() {
 }
 
 nlohmann::json Dense::describe() const {
-  return {{"type", type()}, {"in", in_features_}, {"out", out_features_}, {"bias", has_bias_}};
+  nlohmann::json out = {{"type", type()}, {"in", in_features_}, {"out", out_features_}, {"bias", has_bias_}};
+  // Only a non-default init is named, so the usual description stays one short line.
+  if (init_.kind != InitKind::Default) out["init"] = nn::describe(init_);
+  return out;
 }
 
 }  // namespace bnlab::nn

@@ -1,0 +1,141 @@
+// Conv2d forward and backward as per-sample im2col + sgemm into the layer's own buffers.
+#include "nn/conv2d.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/blas.hpp"
+#include "core/error.hpp"
+
+namespace bnlab::nn {
+
+Conv2d::Conv2d(std::size_t in_channels, std::size_t out_channels, Extent2 kernel, Extent2 stride,
+               Extent2 padding, bool use_bias)
+    : in_channels_(in_channels),
+      out_channels_(out_channels),
+      window_{kernel, stride, padding},
+      has_bias_(use_bias),
+      pointwise_(kernel == Extent2(1) && stride == Extent2(1) && padding == Extent2(0)) {
+  if (in_channels == 0 || out_channels == 0) throw ShapeError("conv2d: in and out channels must be positive");
+  window_.validate("conv2d");
+  weight = xt::zeros<float>({out_channels, in_channels, kernel.h, kernel.w});
+  weight_grad = xt::zeros<float>({out_channels, in_channels, kernel.h, kernel.w});
+  if (has_bias_) {
+    bias = xt::zeros<float>({out_channels});
+    bias_grad = xt::zeros<float>({out_channels});
+  }
+}
+
+Shape Conv2d::output_shape(const Shape& in) const {
+  const Extent2 out = window_.output_size("conv2d", in);
+  if (in[1] != in_channels_)
+    throw ShapeError("conv2d expects input [N, " + std::to_string(in_channels_) + ", H, W], got " +
+                     to_string(in));
+  return {in[0], out_channels_, out.h, out.w};
+}
+
+ImageGeometry Conv2d::geometry_for(const Shape& in) const {
+  const Extent2 out = window_.output_size("conv2d", in);
+  return {in_channels_, in[2], in[3], window_, out.h, out.w};
+}
+
+const Tensor& Conv2d::forward(const Tensor& x, Mode) {
+  const Shape in = shape_of(x);
+  const Shape out = output_shape(in);
+  const ImageGeometry g = geometry_for(in);
+  ensure_shape(output_, out);
+  if (!pointwise_) ensure_shape(col_, {g.col_rows(), g.col_cols()});
+
+  const int o = static_cast<int>(out_channels_), k = static_cast<int>(g.col_rows()),
+            p = static_cast<int>(g.col_cols());
+  const std::size_t in_stride = in_channels_ * in[2] * in[3], out_stride = out_channels_ * g.col_cols();
+  for (std::size_t n = 0; n < in[0]; ++n) {
+    const float* image = x.data() + n * in_stride;
+    float* y = output_.data() + n * out_stride;
+    const float* col = image;
+    if (!pointwise_) {
+      im2col(image, g, col_.data());
+      col = col_.data();
+    }
+    if (has_bias_)
+      for (int c = 0; c < o; ++c)
+        std::fill(y + static_cast<std::size_t>(c) * p, y + static_cast<std::size_t>(c + 1) * p,
+                  bias.data()[c]);
+    core::sgemm(false, false, o, p, k, 1.0f, weight.data(), k, col, p, has_bias_ ? 1.0f : 0.0f, y, p);
+  }
+  input_ = &x;
+  return output_;
+}
+
+const Tensor& Conv2d::backward(const Tensor& dy) {
+  const Shape in = shape_of(*input_);
+  const ImageGeometry g = geometry_for(in);
+  ensure_shape(input_grad_, in);
+  if (!pointwise_) {
+    ensure_shape(col_, {g.col_rows(), g.col_cols()});
+    ensure_shape(col_grad_, {g.col_rows(), g.col_cols()});
+  }
+
+  const int o = static_cast<int>(out_channels_), k = static_cast<int>(g.col_rows()),
+            p = static_cast<int>(g.col_cols());
+  const std::size_t in_stride = in_channels_ * in[2] * in[3], out_stride = out_channels_ * g.col_cols();
+  for (std::size_t n = 0; n < in[0]; ++n) {
+    const float* image = input_->data() + n * in_stride;
+    const float* g_out = dy.data() + n * out_stride;
+    float* dx = input_grad_.data() + n * in_stride;
+    const float* col = image;
+    if (!pointwise_) {
+      im2col(image, g, col_.data());
+      col = col_.data();
+    }
+    // dW[O, K] += dy[O, P] · colᵀ[P, K]
+    core::sgemm(false, true, o, k, p, 1.0f, g_out, p, col, p, 1.0f, weight_grad.data(), k);
+    if (has_bias_) {
+      float* db = bias_grad.data();
+      for (int c = 0; c < o; ++c) {
+        const float* row = g_out + static_cast<std::size_t>(c) * p;
+        float sum = 0.0f;
+        for (int i = 0; i < p; ++i) sum += row[i];
+        db[c] += sum;
+      }
+    }
+    // dcol[K, P] = Wᵀ[K, O] · dy[O, P], folded back onto the image.
+    if (pointwise_) {
+      core::sgemm(true, false, k, p, o, 1.0f, weight.data(), k, g_out, p, 0.0f, dx, p);
+    } else {
+      core::sgemm(true, false, k, p, o, 1.0f, weight.data(), k, g_out, p, 0.0f, col_grad_.data(), p);
+      std::fill(dx, dx + in_stride, 0.0f);
+      col2im_add(col_grad_.data(), g, dx);
+    }
+  }
+  return input_grad_;
+}
+
+void Conv2d::initialize(core::Rng& rng) {
+  const Fans fans = fans_of(shape_of(weight));
+  if (init_.kind != InitKind::Default) {
+    init_weight(weight, init_, fans, rng);
+    if (has_bias_) std::fill(bias.begin(), bias.end(), 0.0f);
+    return;
+  }
+  // kaiming_uniform(a=√5) as torch does reduces to this bound.
+  const float bound = 1.0f / std::sqrt(static_cast<float>(fans.in));
+  uniform(weight, -bound, bound, rng);
+  if (has_bias_) uniform(bias, -bound, bound, rng);
+}
+
+std::vector<Param> Conv2d::params() {
+  std::vector<Param> p{{"weight", &weight, &weight_grad, ParamKind::Weight}};
+  if (has_bias_) p.push_back({"bias", &bias, &bias_grad, ParamKind::Bias});
+  return p;
+}
+
+nlohmann::json Conv2d::describe() const {
+  nlohmann::json out = {{"type", type()}, {"in", in_channels_}, {"out", out_channels_}};
+  out.update(window_.describe());
+  out["bias"] = has_bias_;
+  if (init_.kind != InitKind::Default) out["init"] = nn::describe(init_);
+  return out;
+}
+
+}  // namespace bnlab::nn

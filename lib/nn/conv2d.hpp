@@ -1,0 +1,48 @@
+// 2-D convolution (cross-correlation as in PyTorch), weight [out, in, kh, kw], optional bias [out].
+#pragma once
+
+#include "nn/im2col.hpp"
+#include "nn/init.hpp"
+#include "nn/layer.hpp"
+#include "nn/window2d.hpp"
+
+namespace bnlab::nn {
+
+class Conv2d : public Layer {
+ public:
+  Conv2d(std::size_t in_channels, std::size_t out_channels, Extent2 kernel, Extent2 stride = 1,
+         Extent2 padding = 0, bool use_bias = true);
+
+  std::string type() const override { return "conv2d"; }
+  Shape output_shape(const Shape& in) const override;
+  // Per sample: im2col into a preallocated column buffer, then one sgemm W·col.
+  const Tensor& forward(const Tensor& x, Mode mode) override;
+  // Per sample: dW += dy·colᵀ, db += Σ dy, dx = col2im(Wᵀ·dy); the columns are rebuilt from the input
+  // rather than kept for the whole batch, which would cost N times the buffer.
+  const Tensor& backward(const Tensor& dy) override;
+  // PyTorch's default: U(±1/√fan_in) for weight and bias, fan_in = in·kh·kw; another InitSpec draws the
+  // weight by its formula and zeroes the bias.
+  void initialize(core::Rng& rng) override;
+  void set_init(const InitSpec& spec) { init_ = spec; }
+  const InitSpec& init() const { return init_; }
+  std::vector<Param> params() override;
+  nlohmann::json describe() const override;
+
+  const Window2d& window() const { return window_; }
+
+  Tensor weight, bias, weight_grad, bias_grad;
+
+ private:
+  ImageGeometry geometry_for(const Shape& in) const;
+
+  std::size_t in_channels_, out_channels_;
+  Window2d window_;
+  bool has_bias_;
+  // 1×1 kernel, stride 1, no padding: the image already is its column matrix.
+  bool pointwise_;
+  InitSpec init_;
+  const Tensor* input_ = nullptr;
+  Tensor output_, input_grad_, col_, col_grad_;
+};
+
+}  // namespace bnlab::nn

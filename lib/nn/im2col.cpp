@@ -1,0 +1,88 @@
+// im2col and col2im over contiguous rows: the in-image span of each output row is computed once, so the
+// inner loops run without bounds tests (a plain copy when the stride is 1).
+#include "nn/im2col.hpp"
+
+#include <algorithm>
+
+namespace bnlab::nn {
+
+namespace {
+
+using Index = std::ptrdiff_t;
+
+// Output positions [lo, hi) along one axis whose input index o·stride + offset lies in [0, size).
+struct Span {
+  Index lo, hi;
+};
+
+Index ceil_div(Index a, Index b) {
+  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+Span valid_span(Index offset, Index stride, Index size, Index out) {
+  const Index lo = offset < 0 ? ceil_div(-offset, stride) : 0;
+  const Index hi = size - offset > 0 ? ceil_div(size - offset, stride) : 0;
+  return {std::min(lo, out), std::clamp(hi, std::min(lo, out), out)};
+}
+
+}  // namespace
+
+void im2col(const float* image, const ImageGeometry& g, float* col) {
+  const Index H = g.height, W = g.width, OH = g.out_h, OW = g.out_w;
+  const Index kh = g.window.kernel.h, kw = g.window.kernel.w;
+  const Index sh = g.window.stride.h, sw = g.window.stride.w;
+  const Index ph = g.window.padding.h, pw = g.window.padding.w;
+  for (Index c = 0; c < static_cast<Index>(g.channels); ++c) {
+    const float* plane = image + c * H * W;
+    for (Index ki = 0; ki < kh; ++ki) {
+      const Span rows = valid_span(ki - ph, sh, H, OH);
+      for (Index kj = 0; kj < kw; ++kj) {
+        const Span cols = valid_span(kj - pw, sw, W, OW);
+        float* out = col + ((c * kh + ki) * kw + kj) * OH * OW;
+        std::fill(out, out + rows.lo * OW, 0.0f);
+        for (Index oh = rows.lo; oh < rows.hi; ++oh) {
+          float* dst = out + oh * OW;
+          // Input index of output column ow is base + ow·sw (never read outside [cols.lo, cols.hi)).
+          const Index base = (oh * sh + ki - ph) * W + (kj - pw);
+          std::fill(dst, dst + cols.lo, 0.0f);
+          if (sw == 1 && cols.lo < cols.hi) {
+            std::copy(plane + base + cols.lo, plane + base + cols.hi, dst + cols.lo);
+          } else if (sw != 1) {
+            for (Index ow = cols.lo; ow < cols.hi; ++ow) dst[ow] = plane[base + ow * sw];
+          }
+          std::fill(dst + cols.hi, dst + OW, 0.0f);
+        }
+        std::fill(out + rows.hi * OW, out + OH * OW, 0.0f);
+      }
+    }
+  }
+}
+
+void col2im_add(const float* col, const ImageGeometry& g, float* image) {
+  const Index H = g.height, W = g.width, OH = g.out_h, OW = g.out_w;
+  const Index kh = g.window.kernel.h, kw = g.window.kernel.w;
+  const Index sh = g.window.stride.h, sw = g.window.stride.w;
+  const Index ph = g.window.padding.h, pw = g.window.padding.w;
+  for (Index c = 0; c < static_cast<Index>(g.channels); ++c) {
+    float* plane = image + c * H * W;
+    for (Index ki = 0; ki < kh; ++ki) {
+      const Span rows = valid_span(ki - ph, sh, H, OH);
+      for (Index kj = 0; kj < kw; ++kj) {
+        const Span cols = valid_span(kj - pw, sw, W, OW);
+        const float* in = col + ((c * kh + ki) * kw + kj) * OH * OW;
+        for (Index oh = rows.lo; oh < rows.hi; ++oh) {
+          const float* src = in + oh * OW;
+          const Index base = (oh * sh + ki - ph) * W + (kj - pw);
+          if (sw == 1 && cols.lo < cols.hi) {
+            float* dst = plane + base + cols.lo;
+            for (Index ow = cols.lo; ow < cols.hi; ++ow) *dst++ += src[ow];
+          } else if (sw != 1) {
+            for (Index ow = cols.lo; ow < cols.hi; ++ow) plane[base + ow * sw] += src[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace bnlab::nn
