@@ -23,10 +23,14 @@ class Optimizer {
   virtual std::vector<nn::Buffer> state() = 0;
   virtual nlohmann::json describe() const = 0;
   const std::vector<nn::Param>& params() const { return params_; }
+  // How many parameters get no weight decay (excluded, or weight_decay is 0), for the logs.
+  std::size_t params_without_decay() const;
 
  protected:
   // Weight decay for this parameter, 0 where excluded.
   double decay_for(const nn::Param& p) const;
+  // Throws ConfigError for a negative or non-finite learning rate.
+  void check_step(double lr) const;
   std::vector<nn::Param> params_;
   double weight_decay_;
   bool exclude_norm_and_bias_;
