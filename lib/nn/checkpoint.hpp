@@ -11,11 +11,16 @@ class Optimizer;
 
 namespace bnlab::nn {
 
-// Writes a versioned binary checkpoint: every tensor with its name and shape, plus the model's
-// description so a mismatched model is detected on load.
+// Writes a versioned binary checkpoint (format 1, little-endian):
+//   "BNLABCKP" | u32 version | u64 header size | JSON header | float32 data of each tensor | u32 CRC-32
+// The header holds the model's description (one entry per layer), the optimizer's description (or null)
+// and every tensor's name, role ("param", "buffer", "optimizer") and shape, in data order; the CRC covers
+// everything after the version.
 void save_checkpoint(std::ostream& out, Sequential& model, optim::Optimizer* optimizer = nullptr);
 // Loads into a model of the same architecture; throws bnlab::Error naming the first mismatch (layer
-// name, tensor name, shape) or an unsupported format version. Bit-exact round trip.
+// name, tensor name, shape), an unsupported format version, truncation or a checksum mismatch. Nothing is
+// written into the model before the whole file has been read and checked. Bit-exact round trip. With no
+// optimizer given, stored optimizer state is skipped; with one, the checkpoint must hold its state.
 void load_checkpoint(std::istream& in, Sequential& model, optim::Optimizer* optimizer = nullptr);
 
 }  // namespace bnlab::nn
