@@ -76,7 +76,8 @@ std::string summarize_experiment(const Experiment& e) {
       if (json(value_of(trial)) != v) return "varies";
     return v.is_string() ? v.get<std::string>() : v.dump();
   };
-  s << "; train: " << common([](const TrialSpec& x) { return x.train.epochs; }) << " epochs × batch "
+  const std::string epochs = common([](const TrialSpec& x) { return x.train.epochs; });
+  s << "; train: " << epochs << (epochs == "1" ? " epoch" : " epochs") << " × batch "
     << common([](const TrialSpec& x) { return x.train.batch_size; }) << ", "
     << common([](const TrialSpec& x) { return x.train.optimizer.type; }) << " lr "
     << common([](const TrialSpec& x) { return x.train.optimizer.lr; }) << ", "

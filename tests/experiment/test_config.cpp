@@ -2,8 +2,13 @@
 // and every shipped config.
 #include "experiment/config.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -559,4 +564,29 @@ TEST_CASE("config/every shipped config validates", "[config]") {
     ++checked;
   }
   CHECK(checked >= 8);
+}
+
+TEST_CASE("config/bnlab validate reports each file and fails on any error", "[config]") {
+  namespace fs = std::filesystem;
+  const fs::path bad = fs::temp_directory_path() / ("bnlab_validate_" + std::to_string(::getpid()) + ".json");
+  std::ofstream(bad) << R"({"data": {"dataset": "mnist"}, "train": {"optimizer": {"lr": -1}},
+                            "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]}})";
+  const std::string good = std::string(BNLAB_SOURCE_DIR) + "/configs/quickstart.json";
+  auto run = [](const std::string& args, std::string& out) {
+    FILE* pipe = popen((std::string(BNLAB_BINARY) + " validate " + args + " 2>&1").c_str(), "r");
+    REQUIRE(pipe);
+    char buffer[4096];
+    for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+    return WEXITSTATUS(pclose(pipe));
+  };
+  std::string out;
+  CHECK(run(good + " " + bad.string(), out) == 1);
+  CHECK_THAT(out, Contains("ok: " + good + ": 4 trials (4 variants × 1 sweep point × 1 seed)"));
+  CHECK_THAT(out, Contains("270,346 parameters"));  // the batchnorm variant's MLP
+  CHECK_THAT(out, Contains("error: " + bad.string() + ": train.optimizer.lr: must be > 0, got -1"));
+  out.clear();
+  CHECK(run(good + " --set train.epochs=1 --trials", out) == 0);
+  CHECK_THAT(out, Contains("1 epoch × batch 128"));
+  CHECK_THAT(out, Contains("    bn+dropout__seed=1"));
+  fs::remove(bad);
 }
