@@ -8,13 +8,13 @@
 
 namespace bnlab::test {
 
-TempDir::TempDir() {
+FixtureDir::FixtureDir() {
   std::string templ = (std::filesystem::temp_directory_path() / "bnlab-data-test-XXXXXX").string();
   if (!mkdtemp(templ.data())) throw std::runtime_error("cannot create a temporary directory");
   path_ = templ;
 }
 
-TempDir::~TempDir() {
+FixtureDir::~FixtureDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }

@@ -8,13 +8,13 @@
 
 namespace bnlab::test {
 
-// A fresh directory removed (with its contents) when the object goes out of scope.
-class TempDir {
+// A fresh directory for generated dataset files, removed with its contents when the object goes out of scope.
+class FixtureDir {
  public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+  FixtureDir();
+  ~FixtureDir();
+  FixtureDir(const FixtureDir&) = delete;
+  FixtureDir& operator=(const FixtureDir&) = delete;
   const std::filesystem::path& path() const { return path_; }
   std::string file(const std::string& name) const { return (path_ / name).string(); }
 

@@ -12,7 +12,7 @@ using namespace bnlab;
 using Catch::Matchers::Contains;
 
 TEST_CASE("cifar10/reads all batches in order as uint8 CHW", "[data][cifar10]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::write_cifar_dataset(dir.path().string(), 3, 4);
   data::TrainTest tt = data::read_cifar10(dir.path().string());
   REQUIRE(tt.train.size() == 15);
@@ -34,7 +34,7 @@ TEST_CASE("cifar10/reads all batches in order as uint8 CHW", "[data][cifar10]") 
 }
 
 TEST_CASE("cifar10/class names from batches.meta.txt", "[data][cifar10]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   const std::filesystem::path nested = dir.path() / "cifar-10-batches-bin";
   std::filesystem::create_directory(nested);
   test::write_cifar_dataset(nested.string(), 1, 1);
@@ -54,7 +54,7 @@ TEST_CASE("cifar10/class names from batches.meta.txt", "[data][cifar10]") {
 }
 
 TEST_CASE("cifar10/truncated batch is an error naming the file", "[data][cifar10]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::write_cifar_dataset(dir.path().string(), 2, 2);
   test::Bytes batch = test::cifar_batch({1, 2});
   batch.resize(batch.size() - 100);
@@ -64,7 +64,7 @@ TEST_CASE("cifar10/truncated batch is an error naming the file", "[data][cifar10
 }
 
 TEST_CASE("cifar10/unexpected image size is an error naming the file", "[data][cifar10]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   // Records of a 3x28x28 image (2,353 bytes) cannot be read as 3,073-byte CIFAR records.
   test::Bytes records(4 * (1 + 3 * 28 * 28), 1);
   test::write_bytes(dir.file("test_batch.bin"), records);
@@ -73,7 +73,7 @@ TEST_CASE("cifar10/unexpected image size is an error naming the file", "[data][c
 }
 
 TEST_CASE("cifar10/label out of range names the file and the record", "[data][cifar10]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::write_cifar_dataset(dir.path().string(), 2, 3);
   test::write_bytes(dir.file("test_batch.bin"), test::cifar_batch({0, 1, 12}));
   CHECK_THROWS_WITH(data::read_cifar10(dir.path().string()),
@@ -81,7 +81,7 @@ TEST_CASE("cifar10/label out of range names the file and the record", "[data][ci
 }
 
 TEST_CASE("cifar10/missing or empty batch file", "[data][cifar10]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::write_cifar_dataset(dir.path().string(), 1, 1);
   std::filesystem::remove(dir.path() / "data_batch_5.bin");
   CHECK_THROWS_WITH(data::read_cifar10(dir.path().string()),

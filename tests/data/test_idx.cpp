@@ -10,7 +10,7 @@ using namespace bnlab;
 using Catch::Matchers::Contains;
 
 TEST_CASE("idx/reads gzip and raw images and labels", "[data][idx]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   const test::Bytes images = test::idx_images(5, 3, 4);
   const std::vector<std::uint8_t> labels = {3, 1, 4, 1, 5};
   test::write_gzip(dir.file("img.gz"), images);
@@ -32,7 +32,7 @@ TEST_CASE("idx/reads gzip and raw images and labels", "[data][idx]") {
 }
 
 TEST_CASE("idx/wrong magic names the file and both numbers", "[data][idx]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::write_gzip(dir.file("labels-as-images.gz"), test::idx_labels({1, 2}));
   test::write_bytes(dir.file("images-as-labels"), test::idx_images(2, 2, 2));
   CHECK_THROWS_WITH(data::read_idx_images(dir.file("labels-as-images.gz")),
@@ -42,7 +42,7 @@ TEST_CASE("idx/wrong magic names the file and both numbers", "[data][idx]") {
 }
 
 TEST_CASE("idx/truncated files are errors", "[data][idx]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::Bytes images = test::idx_images(4, 5, 5);
   test::Bytes short_images(images.begin(), images.end() - 7);
   test::write_bytes(dir.file("short"), short_images);
@@ -74,7 +74,7 @@ TEST_CASE("idx/truncated files are errors", "[data][idx]") {
 }
 
 TEST_CASE("idx/data beyond what the header declares is an error", "[data][idx]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::Bytes labels = test::idx_labels({0, 1, 2});
   labels.push_back(7);
   test::write_gzip(dir.file("long.gz"), labels);
@@ -83,7 +83,7 @@ TEST_CASE("idx/data beyond what the header declares is an error", "[data][idx]")
 }
 
 TEST_CASE("idx/label out of range names the file and the sample", "[data][idx]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::write_gzip(dir.file("labels.gz"), test::idx_labels({0, 9, 10, 2}));
   CHECK_THROWS_WITH(data::read_idx_labels(dir.file("labels.gz"), 10),
                     Contains("labels.gz") && Contains("label 10") && Contains("sample 2"));
@@ -91,7 +91,7 @@ TEST_CASE("idx/label out of range names the file and the sample", "[data][idx]")
 }
 
 TEST_CASE("idx/corrupt gzip is an error naming the file", "[data][idx]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   SECTION("damaged compressed data") {
     test::write_gzip(dir.file("bad.gz"), test::idx_images(50, 28, 28));
     test::Bytes compressed = test::read_bytes(dir.file("bad.gz"));
@@ -108,7 +108,7 @@ TEST_CASE("idx/corrupt gzip is an error naming the file", "[data][idx]") {
 }
 
 TEST_CASE("idx/missing file and empty dimension", "[data][idx]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   CHECK_THROWS_WITH(data::read_idx_images(dir.file("nothing.gz")),
                     Contains("nothing.gz") && Contains("not found"));
   test::write_bytes(dir.file("zero"), test::idx_images(0, 28, 28));

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "data/batcher.hpp"
 #include "data/data_files.hpp"
 
 using namespace bnlab;
@@ -30,7 +31,7 @@ std::vector<std::size_t> sample_ids(const data::Dataset& d) {
   return ids;
 }
 
-data::LoadOptions options_for(const test::TempDir& dir, const std::string& dataset = "mnist") {
+data::LoadOptions options_for(const test::FixtureDir& dir, const std::string& dataset = "mnist") {
   data::LoadOptions o;
   o.dataset = dataset;
   o.dir = dir.path().string();
@@ -50,20 +51,20 @@ TEST_CASE("load/missing directory names it and the fetch command", "[data][load]
 }
 
 TEST_CASE("load/missing file in an existing directory names it and the fetch command", "[data][load]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::write_idx_dataset(dir.path().string(), test::labels_with_counts({3, 3}),
                           test::labels_with_counts({1, 1}));
   std::filesystem::remove(dir.path() / "t10k-labels-idx1-ubyte.gz");
   CHECK_THROWS_WITH(
       data::load(options_for(dir, "fashion-mnist")),
       Contains("t10k-labels-idx1-ubyte.gz") && Contains("bash scripts/fetch_data.sh fashion-mnist"));
-  test::TempDir empty;
+  test::FixtureDir empty;
   CHECK_THROWS_WITH(data::load(options_for(empty, "cifar10")),
                     Contains(empty.path().string()) && Contains("bash scripts/fetch_data.sh cifar10"));
 }
 
 TEST_CASE("load/image and label count mismatch names both files", "[data][load]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::write_idx_dataset(dir.path().string(), test::labels_with_counts({3, 3}),
                           test::labels_with_counts({1, 1}));
   test::write_gzip(dir.file("train-labels-idx1-ubyte.gz"),
@@ -74,7 +75,7 @@ TEST_CASE("load/image and label count mismatch names both files", "[data][load]"
 }
 
 TEST_CASE("load/unexpected image size names the file", "[data][load]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::write_idx_dataset(dir.path().string(), test::labels_with_counts({1, 1}),
                           test::labels_with_counts({1, 1}));
   test::write_gzip(dir.file("t10k-images-idx3-ubyte.gz"), test::idx_images(2, 32, 32));
@@ -83,7 +84,7 @@ TEST_CASE("load/unexpected image size names the file", "[data][load]") {
 }
 
 TEST_CASE("load/uncompressed IDX files are read too", "[data][load]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   const auto labels = test::labels_with_counts({2, 2});
   test::write_bytes(dir.file("train-images-idx3-ubyte"), test::idx_images(4, 28, 28));
   test::write_bytes(dir.file("train-labels-idx1-ubyte"), test::idx_labels(labels));
@@ -96,7 +97,7 @@ TEST_CASE("load/uncompressed IDX files are read too", "[data][load]") {
 }
 
 TEST_CASE("load/source says where the data came from and the sizes used", "[data][load]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::write_idx_dataset(dir.path().string(), test::labels_with_counts({600, 600}),
                           test::labels_with_counts({5, 5}));
   SECTION("recorded origin, full sizes") {
@@ -125,7 +126,7 @@ TEST_CASE("load/source says where the data came from and the sizes used", "[data
 }
 
 TEST_CASE("load/stratified limits keep the class balance and depend only on the seed", "[data][load]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   // Unbalanced on purpose: 500 / 300 / 200 training samples, 50 / 30 / 20 test samples.
   test::write_idx_dataset(dir.path().string(), test::labels_with_counts({500, 300, 200}),
                           test::labels_with_counts({50, 30, 20}));
@@ -161,7 +162,7 @@ TEST_CASE("load/stratified limits keep the class balance and depend only on the 
 }
 
 TEST_CASE("load/validation split is carved from training, disjoint and stratified", "[data][load]") {
-  test::TempDir dir;
+  test::FixtureDir dir;
   test::write_idx_dataset(dir.path().string(), test::labels_with_counts({400, 400, 200}),
                           test::labels_with_counts({10, 10, 10}));
   data::LoadOptions o = options_for(dir);
@@ -265,6 +266,10 @@ TEST_CASE("load/real Fashion-MNIST has 60,000/10,000 samples and 6,000 per class
   CHECK(class_counts(tt.test) == std::vector<std::size_t>(10, 1000));
   CHECK(tt.train.class_names[9] == "Ankle boot");
   CHECK_THAT(tt.train.source, Contains("train 60,000, test 10,000"));
+  // The published normalization constants of Fashion-MNIST.
+  const data::Normalization norm = data::channel_statistics(tt.train);
+  CHECK(norm.mean[0] == Approx(0.2860).margin(5e-5));
+  CHECK(norm.stddev[0] == Approx(0.3530).margin(5e-5));
   // Memory: the whole set is uint8 in exactly-sized buffers (≈ 55 MB; peak RSS is measured in the report).
   const std::size_t bytes = tt.train.images.capacity() + tt.test.images.capacity() +
                             4 * (tt.train.labels.capacity() + tt.test.labels.capacity());
