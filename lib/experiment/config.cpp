@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -497,6 +498,59 @@ std::pair<std::size_t, std::size_t> line_and_column(const std::string& text, std
   return {line, column};
 }
 
+// nlohmann keeps the last of two equal keys; in a config that silently drops a setting, so the parse
+// records the first duplicate with its path.
+class DuplicateKeyFinder {
+ public:
+  bool operator()(int /*depth*/, nlohmann::ordered_json::parse_event_t event,
+                  nlohmann::ordered_json& parsed) {
+    using Event = nlohmann::ordered_json::parse_event_t;
+    switch (event) {
+      case Event::object_start:
+      case Event::array_start:
+        frames_.push_back({event == Event::array_start, {}, "", 0});
+        break;
+      case Event::key: {
+        Frame& f = frames_.back();
+        f.key = parsed.get<std::string>();
+        if (!f.keys.insert(f.key).second && duplicate_.empty()) duplicate_ = path() + f.key;
+        break;
+      }
+      case Event::value:
+        if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+        break;
+      case Event::object_end:
+      case Event::array_end:
+        frames_.pop_back();
+        if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+        break;
+    }
+    return true;
+  }
+  const std::string& duplicate() const { return duplicate_; }
+
+ private:
+  struct Frame {
+    bool array;
+    std::set<std::string> keys;
+    std::string key;
+    std::size_t index;
+  };
+  // The path of the innermost object, ending in '.' when not at the top ("train.optimizer.").
+  std::string path() const {
+    std::string p;
+    for (std::size_t i = 0; i + 1 < frames_.size(); ++i) {
+      if (frames_[i].array)
+        p += "[" + std::to_string(frames_[i].index) + "]";
+      else
+        p += (p.empty() ? "" : ".") + frames_[i].key;
+    }
+    return p.empty() ? p : p + ".";
+  }
+  std::vector<Frame> frames_;
+  std::string duplicate_;
+};
+
 }  // namespace
 
 Experiment parse_experiment(json config, const std::vector<std::string>& overrides,
@@ -507,8 +561,9 @@ Experiment parse_experiment(json config, const std::vector<std::string>& overrid
 Experiment parse_experiment_text(const std::string& text, const std::vector<std::string>& overrides,
                                  const std::string& origin) {
   nlohmann::ordered_json ordered;
+  DuplicateKeyFinder duplicates;
   try {
-    ordered = nlohmann::ordered_json::parse(text);
+    ordered = nlohmann::ordered_json::parse(text, std::ref(duplicates));
   } catch (const nlohmann::json::parse_error& e) {
     // e.byte counts the characters read, the offending one included.
     const auto [line, column] = line_and_column(text, e.byte == 0 ? 0 : e.byte - 1);
@@ -519,6 +574,8 @@ Experiment parse_experiment_text(const std::string& text, const std::vector<std:
     throw ConfigError(origin + ": line " + std::to_string(line) + ", column " + std::to_string(column) +
                       ": invalid JSON: " + reason);
   }
+  if (!duplicates.duplicate().empty())
+    throw ConfigError(origin + ": " + duplicates.duplicate() + ": the key appears twice in the same object");
   KeyOrder order;
   if (ordered.is_object()) {
     for (const char* section : {"variants", "sweep"}) {

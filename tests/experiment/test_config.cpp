@@ -196,6 +196,20 @@ TEST_CASE("config/JSON syntax errors give file, line and column", "[config]") {
     CHECK_THAT(e.what(), StartsWith("configs/broken.json: line 3, column 15: invalid JSON: "));
   }
   CHECK_THROWS_WITH(load_experiment("/nonexistent/x.json"), Contains("/nonexistent/x.json: cannot open"));
+  // Duplicate keys would silently keep the last value.
+  json c = mlp_config();
+  std::string dup = c.dump();
+  const std::string batch = "\"batch_size\":16";
+  REQUIRE(dup.find(batch) != std::string::npos);
+  dup.replace(dup.find(batch), batch.size(), batch + ",\"batch_size\":32");
+  CHECK_THROWS_WITH(parse_experiment_text(dup, {}, "d.json"),
+                    "d.json: train.batch_size: the key appears twice in the same object");
+  c["model"]["layers"][1]["units"] = 8;
+  dup = c.dump();
+  const std::string units = "\"units\":8";
+  dup.replace(dup.find(units), units.size(), units + ",\"units\":9");
+  CHECK_THROWS_WITH(parse_experiment_text(dup, {}, "d.json"),
+                    "d.json: model.layers[1].units: the key appears twice in the same object");
 }
 
 TEST_CASE("config/model checks: shapes, classes and dataset shape", "[config]") {
