@@ -1,0 +1,226 @@
+// BatchNorm forward and backward: per-channel passes over contiguous [N, C, P] memory, sums in double.
+#include "nn/batch_norm.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace bnlab::nn {
+
+namespace {
+
+// Visits the contiguous run of P values of every (sample, channel) pair in memory order, so both the
+// dense case (P = 1) and the spatial case stream through memory once.
+template <class Visit>
+void for_each_run(std::size_t batch, std::size_t channels, std::size_t positions, Visit visit) {
+  for (std::size_t n = 0; n < batch; ++n)
+    for (std::size_t c = 0; c < channels; ++c) visit(c, (n * channels + c) * positions);
+}
+
+}  // namespace
+
+BatchNorm::BatchNorm(std::size_t channels, const BatchNormOptions& options)
+    : channels_(channels), options_(options) {
+  if (channels == 0) throw ShapeError("batchnorm: the number of channels must be positive");
+  if (!(options.eps > 0.0))
+    throw ConfigError("batchnorm eps must be positive, got " + std::to_string(options.eps));
+  if (options.momentum && !(*options.momentum >= 0.0 && *options.momentum <= 1.0))
+    throw ConfigError("batchnorm momentum must lie in [0, 1] (or be null for a cumulative average), got " +
+                      std::to_string(*options.momentum));
+  if (options.affine) {
+    weight_grad = xt::zeros<float>({channels});
+    bias_grad = xt::zeros<float>({channels});
+  }
+  mean_.resize(channels);
+  inv_std_.resize(channels);
+  sum_a_.resize(channels);
+  sum_b_.resize(channels);
+  scale_.resize(channels);
+  slope_.resize(channels);
+  offset_.resize(channels);
+  reset();
+}
+
+void BatchNorm::reset() {
+  if (options_.affine) {
+    weight = xt::ones<float>({channels_});
+    bias = xt::zeros<float>({channels_});
+  }
+  if (options_.track_running_stats) {
+    running_mean = xt::zeros<float>({channels_});
+    running_var = xt::ones<float>({channels_});
+    num_batches_tracked = xt::zeros<float>({std::size_t{1}});
+  }
+}
+
+void BatchNorm::initialize(core::Rng&) {
+  reset();
+}
+
+Shape BatchNorm1d::output_shape(const Shape& in) const {
+  if ((in.size() != 2 && in.size() != 3) || in[1] != channels())
+    throw ShapeError("batchnorm1d expects input [N, " + std::to_string(channels()) + "] or [N, " +
+                     std::to_string(channels()) + ", L], got " + to_string(in) +
+                     (in.size() == 4 ? " (use batchnorm2d for images)" : ""));
+  return in;
+}
+
+Shape BatchNorm2d::output_shape(const Shape& in) const {
+  if (in.size() != 4 || in[1] != channels())
+    throw ShapeError("batchnorm2d expects input [N, " + std::to_string(channels()) + ", H, W], got " +
+                     to_string(in) + (in.size() == 2 ? " (use batchnorm1d after a dense layer)" : ""));
+  return in;
+}
+
+const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
+  const Shape shape = output_shape(shape_of(x));
+  const std::size_t batch = shape[0], positions = element_count(shape) / (batch * channels_);
+  const std::size_t count = batch * positions;  // values per channel
+  const float* in = x.data();
+  used_batch_stats_ = mode == Mode::Train || !options_.track_running_stats;
+
+  if (used_batch_stats_) {
+    if (count < 2)
+      throw ShapeError(type() +
+                       " needs more than one value per channel to compute batch statistics, got input " +
+                       to_string(shape) + " (N·H·W = " + std::to_string(count) +
+                       "); use a batch size of at least 2, or drop_last so no batch of one remains");
+    // Two passes (mean, then squared deviations) stay accurate when |mean| ≫ σ.
+    std::fill(sum_a_.begin(), sum_a_.end(), 0.0);
+    for_each_run(batch, channels_, positions, [&](std::size_t c, std::size_t at) {
+      double acc = 0.0;
+      for (std::size_t p = 0; p < positions; ++p) acc += in[at + p];
+      sum_a_[c] += acc;
+    });
+    for (std::size_t c = 0; c < channels_; ++c) sum_a_[c] /= static_cast<double>(count);
+    std::fill(sum_b_.begin(), sum_b_.end(), 0.0);
+    for_each_run(batch, channels_, positions, [&](std::size_t c, std::size_t at) {
+      const double m = sum_a_[c];
+      double acc = 0.0;
+      for (std::size_t p = 0; p < positions; ++p) {
+        const double d = in[at + p] - m;
+        acc += d * d;
+      }
+      sum_b_[c] += acc;
+    });
+    const bool update = mode == Mode::Train && options_.track_running_stats;
+    double factor = 0.0;
+    if (update) {
+      num_batches_tracked.data()[0] += 1.0f;
+      factor = options_.momentum ? *options_.momentum : 1.0 / num_batches_tracked.data()[0];
+    }
+    for (std::size_t c = 0; c < channels_; ++c) {
+      const double mean = sum_a_[c], biased_var = sum_b_[c] / static_cast<double>(count);
+      mean_[c] = static_cast<float>(mean);
+      inv_std_[c] = static_cast<float>(1.0 / std::sqrt(biased_var + options_.eps));
+      if (update) {
+        const double unbiased_var = sum_b_[c] / static_cast<double>(count - 1);
+        float& rm = running_mean.data()[c];
+        float& rv = running_var.data()[c];
+        rm = static_cast<float>((1.0 - factor) * rm + factor * mean);
+        rv = static_cast<float>((1.0 - factor) * rv + factor * unbiased_var);
+      }
+    }
+  } else {
+    for (std::size_t c = 0; c < channels_; ++c) {
+      mean_[c] = running_mean.data()[c];
+      inv_std_[c] =
+          static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + options_.eps));
+    }
+  }
+
+  ensure_shape(output_, shape);
+  float* out = output_.data();
+  const float* gamma = options_.affine ? weight.data() : nullptr;
+  const float* beta = options_.affine ? bias.data() : nullptr;
+  for (std::size_t c = 0; c < channels_; ++c) {
+    scale_[c] = gamma ? gamma[c] * inv_std_[c] : inv_std_[c];
+    offset_[c] = beta ? beta[c] : 0.0f;
+  }
+  for_each_run(batch, channels_, positions, [&](std::size_t c, std::size_t at) {
+    const float m = mean_[c], scale = scale_[c], shift = offset_[c];
+    for (std::size_t p = 0; p < positions; ++p) out[at + p] = (in[at + p] - m) * scale + shift;
+  });
+
+  input_ = &x;
+  batch_ = batch;
+  positions_ = positions;
+  return output_;
+}
+
+const Tensor& BatchNorm::backward(const Tensor& dy) {
+  if (!input_ || shape_of(dy) != shape_of(*input_))
+    throw ShapeError(type() + ": backward got dy " + to_string(shape_of(dy)) +
+                     " but the last forward input was " +
+                     (input_ ? to_string(shape_of(*input_)) : std::string("none")));
+  const float* in = input_->data();
+  const float* g = dy.data();
+  const std::size_t batch = batch_, positions = positions_;
+  const double count = static_cast<double>(batch * positions);
+
+  // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
+  std::fill(sum_a_.begin(), sum_a_.end(), 0.0);
+  std::fill(sum_b_.begin(), sum_b_.end(), 0.0);
+  for_each_run(batch, channels_, positions, [&](std::size_t c, std::size_t at) {
+    const float m = mean_[c];
+    double acc_dy = 0.0, acc_dy_xc = 0.0;
+    for (std::size_t p = 0; p < positions; ++p) {
+      acc_dy += g[at + p];
+      acc_dy_xc += static_cast<double>(g[at + p]) * (in[at + p] - m);
+    }
+    sum_a_[c] += acc_dy;
+    sum_b_[c] += acc_dy_xc;
+  });
+  if (options_.affine) {
+    for (std::size_t c = 0; c < channels_; ++c) {
+      weight_grad.data()[c] += static_cast<float>(sum_b_[c] * inv_std_[c]);  // Σ dy·x̂
+      bias_grad.data()[c] += static_cast<float>(sum_a_[c]);
+    }
+  }
+
+  // dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)), written per channel as scale·dy + slope·(x − μ) + offset.
+  // With running statistics μ and σ are constants, so dx = γ/σ · dy.
+  for (std::size_t c = 0; c < channels_; ++c) {
+    const double inv_std = inv_std_[c];
+    const double scale = (options_.affine ? weight.data()[c] : 1.0) * inv_std;
+    const double mean_dy = sum_a_[c] / count, mean_dy_xhat = sum_b_[c] * inv_std / count;
+    scale_[c] = static_cast<float>(scale);
+    slope_[c] = used_batch_stats_ ? static_cast<float>(-scale * inv_std * mean_dy_xhat) : 0.0f;
+    offset_[c] = used_batch_stats_ ? static_cast<float>(-scale * mean_dy) : 0.0f;
+  }
+  ensure_shape(input_grad_, shape_of(dy));
+  float* dx = input_grad_.data();
+  for_each_run(batch, channels_, positions, [&](std::size_t c, std::size_t at) {
+    const float m = mean_[c], scale = scale_[c], slope = slope_[c], offset = offset_[c];
+    for (std::size_t p = 0; p < positions; ++p)
+      dx[at + p] = scale * g[at + p] + slope * (in[at + p] - m) + offset;
+  });
+  return input_grad_;
+}
+
+std::vector<Param> BatchNorm::params() {
+  if (!options_.affine) return {};
+  return {{"weight", &weight, &weight_grad, ParamKind::NormScale},
+          {"bias", &bias, &bias_grad, ParamKind::NormShift}};
+}
+
+std::vector<Buffer> BatchNorm::buffers() {
+  if (!options_.track_running_stats) return {};
+  return {{"running_mean", &running_mean},
+          {"running_var", &running_var},
+          {"num_batches_tracked", &num_batches_tracked}};
+}
+
+nlohmann::json BatchNorm::describe() const {
+  nlohmann::json momentum =
+      options_.momentum ? nlohmann::json(*options_.momentum) : nlohmann::json("cumulative");
+  return {{"type", type()},
+          {"channels", channels_},
+          {"eps", options_.eps},
+          {"momentum", momentum},
+          {"affine", options_.affine},
+          {"track_running_stats", options_.track_running_stats}};
+}
+
+}  // namespace bnlab::nn

@@ -1,0 +1,81 @@
+// Batch normalization (BatchNorm1d over [N, C] or [N, C, L], BatchNorm2d over [N, C, H, W]) with PyTorch's
+// semantics.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "nn/layer.hpp"
+
+namespace bnlab::nn {
+
+struct BatchNormOptions {
+  double eps = 1e-5;
+  // Weight of the NEW batch statistic in the running average (PyTorch's convention, not "keep-old");
+  // nullopt = cumulative moving average, factor 1/num_batches_tracked.
+  std::optional<double> momentum = 0.1;
+  bool affine = true;               // learnable γ ("weight", init 1) and β ("bias", init 0) per channel
+  bool track_running_stats = true;  // buffers running_mean (0), running_var (1), num_batches_tracked (0)
+};
+
+// The kernel both variants share: the input is viewed as [N, C, P], P positions per channel and sample
+// (H·W for 2d, 1 for dense input), contiguous.
+//  - Train, or Eval without running stats: normalizes each channel by its batch mean and BIASED variance
+//    over N·P values, which requires N·P > 1 (ShapeError otherwise; there is no silent mode switch).
+//    In Train with tracking, running_mean and the UNBIASED running_var are updated and the counter grows.
+//  - Eval with running stats: normalizes with running_mean and running_var.
+// forward caches a pointer to x and the per-channel mean and 1/σ it used; backward ADDS into the γ/β
+// gradients and returns dx.
+class BatchNorm : public Layer {
+ public:
+  const Tensor& forward(const Tensor& x, Mode mode) override;
+  const Tensor& backward(const Tensor& dy) override;
+  // γ = 1, β = 0 and running statistics reset, as PyTorch's reset_parameters.
+  void initialize(core::Rng& rng) override;
+  std::vector<Param> params() override;
+  std::vector<Buffer> buffers() override;
+  nlohmann::json describe() const override;
+
+  std::size_t channels() const { return channels_; }
+  const BatchNormOptions& options() const { return options_; }
+
+  Tensor weight, bias, weight_grad, bias_grad;  // [C]; empty when affine is off
+  Tensor running_mean, running_var;             // [C]; empty when running stats are not tracked
+  Tensor num_batches_tracked;                   // [1]; a float count, exact up to 2^24 batches
+
+ protected:
+  BatchNorm(std::size_t channels, const BatchNormOptions& options);
+
+ private:
+  void reset();
+
+  std::size_t channels_;
+  BatchNormOptions options_;
+  const Tensor* input_ = nullptr;
+  bool used_batch_stats_ = false;
+  std::size_t batch_ = 0, positions_ = 0;
+  std::vector<float> mean_, inv_std_;          // per channel, what the last forward normalized with
+  std::vector<double> sum_a_, sum_b_;          // per-channel accumulators reused by every pass
+  std::vector<float> scale_, slope_, offset_;  // per-channel coefficients of the elementwise passes
+  Tensor output_, input_grad_;
+};
+
+// Normalizes each feature of [N, C] (or each channel of [N, C, L]) over the batch (and L).
+class BatchNorm1d final : public BatchNorm {
+ public:
+  explicit BatchNorm1d(std::size_t channels, const BatchNormOptions& options = {})
+      : BatchNorm(channels, options) {}
+  std::string type() const override { return "batchnorm1d"; }
+  Shape output_shape(const Shape& in) const override;
+};
+
+// Normalizes each channel of [N, C, H, W] over N·H·W values.
+class BatchNorm2d final : public BatchNorm {
+ public:
+  explicit BatchNorm2d(std::size_t channels, const BatchNormOptions& options = {})
+      : BatchNorm(channels, options) {}
+  std::string type() const override { return "batchnorm2d"; }
+  Shape output_shape(const Shape& in) const override;
+};
+
+}  // namespace bnlab::nn

@@ -1,0 +1,47 @@
+// Group normalization: each sample normalized per group of C/G channels × H·W, with per-channel γ/β.
+#pragma once
+
+#include <vector>
+
+#include "nn/layer.hpp"
+#include "nn/segment_norm.hpp"
+
+namespace bnlab::nn {
+
+struct GroupNormOptions {
+  double eps = 1e-5;
+  bool affine = true;  // learnable per-channel γ ("weight", init 1) and β ("bias", init 0)
+};
+
+// Accepts [N, C] (dense) and [N, C, *] input. Statistics are each (sample, group)'s mean and biased
+// variance in both modes, so batch size does not matter. forward caches a pointer to x and the
+// per-(sample, group) mean and 1/σ; backward ADDS into the γ/β gradients.
+class GroupNorm : public Layer {
+ public:
+  // groups must divide channels (ShapeError naming both otherwise).
+  GroupNorm(std::size_t groups, std::size_t channels, const GroupNormOptions& options = {});
+
+  std::string type() const override { return "groupnorm"; }
+  Shape output_shape(const Shape& in) const override;
+  const Tensor& forward(const Tensor& x, Mode mode) override;
+  const Tensor& backward(const Tensor& dy) override;
+  // γ = 1, β = 0.
+  void initialize(core::Rng& rng) override;
+  std::vector<Param> params() override;
+  nlohmann::json describe() const override;
+
+  Tensor weight, bias, weight_grad, bias_grad;  // [C]; empty without affine
+
+ private:
+  segment_norm::Affine group_affine(std::size_t group) const;
+
+  std::size_t groups_, channels_;
+  GroupNormOptions options_;
+  const Tensor* input_ = nullptr;
+  std::size_t positions_ = 0;                    // H·W of the last forward (1 for dense input)
+  std::vector<segment_norm::Stats> stats_;       // [N·G]
+  std::vector<double> dweight_acc_, dbias_acc_;  // [C], γ/β gradient sums over the batch, in double
+  Tensor output_, input_grad_;
+};
+
+}  // namespace bnlab::nn

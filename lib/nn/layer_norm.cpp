@@ -1,0 +1,102 @@
+// LayerNorm forward and backward: one segment_norm block per sample.
+#include "nn/layer_norm.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+
+namespace bnlab::nn {
+
+LayerNorm::LayerNorm(Shape normalized_shape, const LayerNormOptions& options)
+    : normalized_shape_(std::move(normalized_shape)), options_(options) {
+  features_ = element_count(normalized_shape_);
+  if (normalized_shape_.empty() || features_ == 0)
+    throw ShapeError("layernorm: the normalized shape must be non-empty with positive sizes, got " +
+                     to_string(normalized_shape_));
+  if (!(options.eps > 0.0))
+    throw ConfigError("layernorm eps must be positive, got " + std::to_string(options.eps));
+  // Per-element affine (or none) sees the sample as one run of features; per-channel as C runs.
+  const bool per_channel = options_.affine && options_.per_channel_affine;
+  channels_ = per_channel ? normalized_shape_[0] : 1;
+  positions_ = features_ / channels_;
+  if (options_.affine) {
+    const Shape param_shape = per_channel ? Shape{channels_} : normalized_shape_;
+    weight = xt::ones<float>(param_shape);
+    bias = xt::zeros<float>(param_shape);
+    weight_grad = xt::zeros<float>(param_shape);
+    bias_grad = xt::zeros<float>(param_shape);
+    dweight_acc_.resize(weight.size());
+    dbias_acc_.resize(bias.size());
+  }
+}
+
+Shape LayerNorm::output_shape(const Shape& in) const {
+  if (in.size() != normalized_shape_.size() + 1 ||
+      !std::equal(normalized_shape_.begin(), normalized_shape_.end(), in.begin() + 1))
+    throw ShapeError("layernorm over per-sample shape " + to_string(normalized_shape_) + " got input " +
+                     to_string(in));
+  return in;
+}
+
+segment_norm::Affine LayerNorm::affine() const {
+  if (!options_.affine) return {};
+  return {weight.data(), bias.data(), !options_.per_channel_affine};
+}
+
+const Tensor& LayerNorm::forward(const Tensor& x, Mode) {
+  const Shape shape = output_shape(shape_of(x));
+  const std::size_t batch = shape[0];
+  ensure_shape(output_, shape);
+  stats_.resize(batch);
+  const segment_norm::Affine aff = affine();
+  for (std::size_t n = 0; n < batch; ++n)
+    stats_[n] = segment_norm::forward(x.data() + n * features_, output_.data() + n * features_, channels_,
+                                      positions_, options_.eps, aff);
+  input_ = &x;
+  return output_;
+}
+
+const Tensor& LayerNorm::backward(const Tensor& dy) {
+  if (!input_ || shape_of(dy) != shape_of(*input_))
+    throw ShapeError("layernorm: backward got dy " + to_string(shape_of(dy)) +
+                     " but the last forward input was " +
+                     (input_ ? to_string(shape_of(*input_)) : std::string("none")));
+  const std::size_t batch = dy.shape()[0];
+  ensure_shape(input_grad_, shape_of(dy));
+  std::fill(dweight_acc_.begin(), dweight_acc_.end(), 0.0);
+  std::fill(dbias_acc_.begin(), dbias_acc_.end(), 0.0);
+  const segment_norm::Affine aff = affine();
+  double* dweight = options_.affine ? dweight_acc_.data() : nullptr;
+  double* dbias = options_.affine ? dbias_acc_.data() : nullptr;
+  for (std::size_t n = 0; n < batch; ++n)
+    segment_norm::backward(input_->data() + n * features_, dy.data() + n * features_,
+                           input_grad_.data() + n * features_, channels_, positions_, stats_[n], aff, dweight,
+                           dbias);
+  for (std::size_t i = 0; i < dweight_acc_.size(); ++i) {
+    weight_grad.data()[i] += static_cast<float>(dweight_acc_[i]);
+    bias_grad.data()[i] += static_cast<float>(dbias_acc_[i]);
+  }
+  return input_grad_;
+}
+
+void LayerNorm::initialize(core::Rng&) {
+  if (!options_.affine) return;
+  std::fill(weight.begin(), weight.end(), 1.0f);
+  std::fill(bias.begin(), bias.end(), 0.0f);
+}
+
+std::vector<Param> LayerNorm::params() {
+  if (!options_.affine) return {};
+  return {{"weight", &weight, &weight_grad, ParamKind::NormScale},
+          {"bias", &bias, &bias_grad, ParamKind::NormShift}};
+}
+
+nlohmann::json LayerNorm::describe() const {
+  return {
+      {"type", type()},
+      {"normalized_shape", normalized_shape_},
+      {"eps", options_.eps},
+      {"affine", options_.affine ? (options_.per_channel_affine ? "per_channel" : "per_element") : "none"}};
+}
+
+}  // namespace bnlab::nn

@@ -1,0 +1,278 @@
+// BatchNorm1d/2d: PyTorch goldens, gradients in both modes, running-statistics semantics, batch-of-one error.
+#include "nn/batch_norm.hpp"
+
+#include <cmath>
+#include <memory>
+
+#include <catch2/catch.hpp>
+
+#include "core/error.hpp"
+#include "support/gradient_check.hpp"
+#include "support/norm_goldens.hpp"
+
+using namespace bnlab;
+
+namespace {
+
+std::unique_ptr<nn::BatchNorm> make_batch_norm(const Shape& input, const nn::BatchNormOptions& options = {}) {
+  if (input.size() == 4) return std::make_unique<nn::BatchNorm2d>(input[1], options);
+  return std::make_unique<nn::BatchNorm1d>(input[1], options);
+}
+
+// A [N, 1] batch: one feature, one value per sample.
+Tensor column(std::initializer_list<float> values) {
+  Tensor t = Tensor::from_shape({values.size(), 1});
+  std::copy(values.begin(), values.end(), t.begin());
+  return t;
+}
+
+void zero_grads(nn::Layer& layer) {
+  for (auto& p : layer.params()) std::fill(p.grad->begin(), p.grad->end(), 0.0f);
+}
+
+void check_running_stats(nn::BatchNorm& bn, const nlohmann::json& step, const std::string& where) {
+  test::check_matches_golden(bn.running_mean, step.at("running_mean"), where + " running_mean");
+  test::check_matches_golden(bn.running_var, step.at("running_var"), where + " running_var");
+  CHECK(bn.num_batches_tracked.data()[0] == step.at("num_batches_tracked").get<float>());
+}
+
+}  // namespace
+
+TEST_CASE("batchnorm/matches PyTorch goldens", "[nn][batchnorm]") {
+  const nlohmann::json& cases = test::golden_cases("batchnorm");
+  REQUIRE(cases.size() >= 8);
+  for (const auto& c : cases) {
+    DYNAMIC_SECTION(c.at("name").get<std::string>()) {
+      const Shape shape = test::golden_shape(c.at("input_shape"));
+      nn::BatchNormOptions options;
+      options.eps = c.at("eps").get<double>();
+      if (!c.at("momentum").is_null())
+        options.momentum = c.at("momentum").get<double>();
+      else
+        options.momentum.reset();
+      options.affine = c.at("affine").get<bool>();
+      options.track_running_stats = c.at("track_running_stats").get<bool>();
+      auto bn = make_batch_norm(shape, options);
+      CHECK(bn->type() == (c.at("kind") == "2d" ? "batchnorm2d" : "batchnorm1d"));
+      if (options.affine) {
+        bn->weight = test::golden_tensor(c.at("weight"), {shape[1]});
+        bn->bias = test::golden_tensor(c.at("bias"), {shape[1]});
+      }
+
+      const auto& steps = c.at("train_steps");
+      REQUIRE(steps.size() == 3);
+      for (std::size_t i = 0; i < steps.size(); ++i) {
+        const auto& s = steps[i];
+        const std::string where = "train step " + std::to_string(i + 1);
+        const Tensor x = test::golden_tensor(s.at("input"), shape);
+        zero_grads(*bn);
+        const Tensor& y = bn->forward(x, nn::Mode::Train);
+        if (s.contains("output")) {
+          test::check_matches_golden(y, s.at("output"), where + " output");
+          const Tensor dx = bn->backward(test::golden_tensor(s.at("grad_output"), shape));
+          test::check_matches_golden(dx, s.at("grad_input"), where + " grad_input");
+          if (options.affine) {
+            test::check_matches_golden(bn->weight_grad, s.at("grad_weight"), where + " grad_weight");
+            test::check_matches_golden(bn->bias_grad, s.at("grad_bias"), where + " grad_bias");
+          }
+        }
+        if (options.track_running_stats) check_running_stats(*bn, s, where);
+      }
+
+      const auto& e = c.at("eval");
+      const Tensor x = test::golden_tensor(e.at("input"), shape);
+      test::check_matches_golden(bn->forward(x, nn::Mode::Eval), e.at("output"), "eval output");
+      const Tensor dx = bn->backward(test::golden_tensor(e.at("grad_output"), shape));
+      test::check_matches_golden(dx, e.at("grad_input"), "eval grad_input");
+      // Eval never moves the running statistics.
+      if (options.track_running_stats) check_running_stats(*bn, steps[2], "after eval");
+    }
+  }
+}
+
+TEST_CASE("batchnorm/gradients in training mode", "[nn][batchnorm]") {
+  // With two values per channel x̂ = ±d/√(d² + eps): steep where the two values nearly coincide, so keep the
+  // samples apart for the central differences.
+  test::GradCheckOptions spread;
+  spread.fill_input = [](Tensor& t, core::Rng& rng) {
+    const std::size_t per_sample = t.size() / t.shape()[0];
+    for (std::size_t i = 0; i < t.size(); ++i) t.data()[i] = rng.normal(0.0f, 0.3f) + 1.5f * (i / per_sample);
+  };
+  for (std::size_t n : {2, 5}) {
+    CAPTURE(n);
+    nn::BatchNorm1d bn(4);
+    test::check_layer_gradients(bn, {n, 4}, 100 + n, spread);
+  }
+  // Batch of one is legal for 2d when H·W > 1.
+  for (std::size_t n : {1, 2, 3}) {
+    CAPTURE(n);
+    nn::BatchNorm2d bn(3);
+    test::check_layer_gradients(bn, {n, 3, 2, 3}, 200 + n);
+  }
+  nn::BatchNormOptions plain;
+  plain.affine = false;
+  plain.momentum.reset();
+  nn::BatchNorm2d no_affine(2, plain);
+  test::check_layer_gradients(no_affine, {3, 2, 2, 2}, 7);
+  nn::BatchNorm1d sequence(2);  // [N, C, L] input, statistics over N·L
+  test::check_layer_gradients(sequence, {2, 2, 3}, 8);
+}
+
+TEST_CASE("batchnorm/gradients in eval mode", "[nn][batchnorm]") {
+  test::GradCheckOptions opt;
+  opt.mode = nn::Mode::Eval;
+  for (std::size_t n : {1, 2, 3}) {
+    CAPTURE(n);
+    nn::BatchNorm2d bn(3);
+    // Set after initialize() resets them: stats far from (0, 1) so a backward using batch stats would fail.
+    opt.before_forward = [&bn] {
+      bn.running_mean = {0.5f, -1.0f, 2.0f};
+      bn.running_var = {0.25f, 4.0f, 1.5f};
+    };
+    test::check_layer_gradients(bn, {n, 3, 2, 2}, 300 + n, opt);
+
+    nn::BatchNorm1d bn1(3);
+    opt.before_forward = [&bn1] {
+      bn1.running_mean = {0.5f, -1.0f, 2.0f};
+      bn1.running_var = {0.25f, 4.0f, 1.5f};
+    };
+    test::check_layer_gradients(bn1, {n, 3}, 400 + n, opt);
+  }
+  // Without running statistics eval normalizes with the batch, so backward is the training formula.
+  nn::BatchNormOptions untracked;
+  untracked.track_running_stats = false;
+  nn::BatchNorm1d bn(3, untracked);
+  opt.before_forward = nullptr;
+  test::check_layer_gradients(bn, {3, 3}, 9, opt);
+}
+
+TEST_CASE("batchnorm/one value per channel in training is a ShapeError", "[nn][batchnorm]") {
+  nn::BatchNorm1d bn1(3);
+  const Tensor row = xt::ones<float>({1, 3});
+  CHECK_THROWS_AS(bn1.forward(row, nn::Mode::Train), ShapeError);
+  CHECK_THROWS_WITH(bn1.forward(row, nn::Mode::Train), Catch::Contains("batchnorm1d") &&
+                                                           Catch::Contains("[1, 3]") &&
+                                                           Catch::Contains("batch size"));
+  // The failed step left the running statistics alone.
+  CHECK(bn1.num_batches_tracked.data()[0] == 0.0f);
+  CHECK(bn1.running_mean(0) == 0.0f);
+  // Eval with running statistics takes a batch of one.
+  CHECK_NOTHROW(bn1.forward(row, nn::Mode::Eval));
+
+  nn::BatchNorm2d bn2(2);
+  const Tensor pixel = xt::ones<float>({1, 2, 1, 1});
+  CHECK_THROWS_WITH(bn2.forward(pixel, nn::Mode::Train), Catch::Contains("N·H·W = 1"));
+  CHECK_NOTHROW(bn2.forward(xt::ones<float>({2, 2, 1, 1}), nn::Mode::Train));
+
+  // Eval without running statistics needs batch statistics too (as PyTorch).
+  nn::BatchNormOptions untracked;
+  untracked.track_running_stats = false;
+  nn::BatchNorm1d bn3(3, untracked);
+  CHECK_THROWS_AS(bn3.forward(row, nn::Mode::Eval), ShapeError);
+}
+
+TEST_CASE("batchnorm/momentum weights the new statistic", "[nn][batchnorm]") {
+  nn::BatchNorm1d bn(1);                            // momentum 0.1
+  bn.forward(column({1.f, 3.f}), nn::Mode::Train);  // mean 2, unbiased var 2
+  CHECK(bn.running_mean(0) == Approx(0.2));
+  CHECK(bn.running_var(0) == Approx(0.9 * 1.0 + 0.1 * 2.0));
+  bn.forward(column({3.f, 5.f}), nn::Mode::Train);  // mean 4, var 2
+  CHECK(bn.running_mean(0) == Approx(0.9 * 0.2 + 0.1 * 4.0));
+  CHECK(bn.running_var(0) == Approx(0.9 * 1.1 + 0.1 * 2.0));
+  CHECK(bn.num_batches_tracked(0) == 2.0f);
+
+  nn::BatchNormOptions frozen;
+  frozen.momentum = 0.0;
+  nn::BatchNorm1d still(1, frozen);
+  still.forward(column({1.f, 3.f}), nn::Mode::Train);
+  CHECK(still.running_mean(0) == 0.0f);
+  CHECK(still.running_var(0) == 1.0f);
+  CHECK(still.num_batches_tracked(0) == 1.0f);
+
+  nn::BatchNormOptions bad;
+  bad.momentum = 1.5;
+  CHECK_THROWS_AS(nn::BatchNorm1d(1, bad), ConfigError);
+}
+
+TEST_CASE("batchnorm/null momentum is a cumulative average", "[nn][batchnorm]") {
+  nn::BatchNormOptions cumulative;
+  cumulative.momentum.reset();
+  nn::BatchNorm1d bn(1, cumulative);
+  bn.forward(column({1.f, 3.f}), nn::Mode::Train);  // mean 2, unbiased var 2
+  // The first batch replaces the initial (0, 1) entirely.
+  CHECK(bn.running_mean(0) == Approx(2.0));
+  CHECK(bn.running_var(0) == Approx(2.0));
+  bn.forward(column({2.f, 6.f}), nn::Mode::Train);       // mean 4, var 8
+  bn.forward(column({0.f, 2.f, 4.f}), nn::Mode::Train);  // mean 2, var 4
+  CHECK(bn.running_mean(0) == Approx((2.0 + 4.0 + 2.0) / 3));
+  CHECK(bn.running_var(0) == Approx((2.0 + 8.0 + 4.0) / 3));
+  CHECK(bn.num_batches_tracked(0) == 3.0f);
+  CHECK(bn.describe().at("momentum") == "cumulative");
+}
+
+TEST_CASE("batchnorm/eval mode normalizes with the running statistics", "[nn][batchnorm]") {
+  nn::BatchNorm1d bn(2);
+  bn.running_mean = {1.f, -2.f};
+  bn.running_var = {4.f, 0.25f};
+  bn.weight = {2.f, 1.f};
+  bn.bias = {0.5f, 0.f};
+  const Tensor x = {{3.f, -1.f}, {-1.f, 0.f}};
+  const Tensor y = bn.forward(x, nn::Mode::Eval);
+  for (std::size_t n = 0; n < 2; ++n) {
+    CHECK(y(n, 0) == Approx((x(n, 0) - 1.0) / std::sqrt(4.0 + 1e-5) * 2.0 + 0.5));
+    CHECK(y(n, 1) == Approx((x(n, 1) + 2.0) / std::sqrt(0.25 + 1e-5)));
+  }
+  // Each sample's output is independent of the rest of the batch.
+  const Tensor alone = bn.forward(Tensor{{3.f, -1.f}}, nn::Mode::Eval);
+  CHECK(alone(0, 0) == y(0, 0));
+  CHECK(alone(0, 1) == y(0, 1));
+  CHECK(bn.num_batches_tracked(0) == 0.0f);
+}
+
+TEST_CASE("batchnorm/params, buffers and description", "[nn][batchnorm]") {
+  nn::BatchNorm2d bn(4);
+  auto params = bn.params();
+  REQUIRE(params.size() == 2);
+  CHECK(params[0].name == "weight");
+  CHECK(params[0].kind == nn::ParamKind::NormScale);
+  CHECK(params[1].name == "bias");
+  CHECK(params[1].kind == nn::ParamKind::NormShift);
+  auto buffers = bn.buffers();
+  REQUIRE(buffers.size() == 3);
+  CHECK(buffers[0].name == "running_mean");
+  CHECK(buffers[1].name == "running_var");
+  CHECK(buffers[2].name == "num_batches_tracked");
+  CHECK(bn.running_var(3) == 1.0f);
+  const auto d = bn.describe();
+  CHECK(d.at("type") == "batchnorm2d");
+  CHECK(d.at("channels") == 4);
+  CHECK(d.at("eps") == Approx(1e-5));
+  CHECK(d.at("momentum") == Approx(0.1));
+  CHECK(d.at("affine") == true);
+  CHECK(d.at("track_running_stats") == true);
+
+  nn::BatchNormOptions bare;
+  bare.affine = false;
+  bare.track_running_stats = false;
+  nn::BatchNorm1d none(4, bare);
+  CHECK(none.params().empty());
+  CHECK(none.buffers().empty());
+}
+
+TEST_CASE("batchnorm/rejects wrong input shapes", "[nn][batchnorm]") {
+  CHECK_THROWS_AS(nn::BatchNorm1d(3).output_shape({2, 4}), ShapeError);
+  CHECK_THROWS_WITH(nn::BatchNorm1d(3).output_shape({2, 3, 4, 4}), Catch::Contains("batchnorm2d"));
+  CHECK_THROWS_WITH(nn::BatchNorm2d(3).output_shape({2, 3}), Catch::Contains("batchnorm1d"));
+  CHECK(nn::BatchNorm2d(3).output_shape({5, 3, 2, 2}) == Shape{5, 3, 2, 2});
+}
+
+TEST_CASE("batchnorm/reuses its buffers across steps", "[nn][batchnorm]") {
+  nn::BatchNorm2d bn(2);
+  Tensor x = Tensor::from_shape({3, 2, 2, 2});
+  core::Rng rng(1);
+  for (auto& v : x) v = rng.normal();
+  const float* out = bn.forward(x, nn::Mode::Train).data();
+  const float* dx = bn.backward(x).data();
+  CHECK(bn.forward(x, nn::Mode::Train).data() == out);
+  CHECK(bn.backward(x).data() == dx);
+}
