@@ -5,17 +5,64 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "nn/lane_sum.hpp"
 
 namespace bnlab::nn {
 
 namespace {
 
-// Visits the contiguous run of P values of every (sample, channel) pair in memory order, so both the
-// dense case (P = 1) and the spatial case stream through memory once.
-template <class Visit>
-void for_each_run(std::size_t batch, std::size_t channels, std::size_t positions, Visit visit) {
-  for (std::size_t n = 0; n < batch; ++n)
-    for (std::size_t c = 0; c < channels; ++c) visit(c, (n * channels + c) * positions);
+// The passes below walk [N, C, P] in memory order. For dense input (P = 1) the inner loop runs across
+// channels (per-channel arrays, vectorizable); otherwise along each contiguous run of P values.
+
+// sums[c] += Σ term(index, c) over the channel's N·P values.
+template <class Term>
+void channel_sums(std::size_t batch, std::size_t channels, std::size_t positions, double* sums, Term term) {
+  for (std::size_t n = 0; n < batch; ++n) {
+    if (positions == 1) {
+      for (std::size_t c = 0; c < channels; ++c) sums[c] += term(n * channels + c, c);
+    } else {
+      for (std::size_t c = 0; c < channels; ++c) {
+        const std::size_t at = (n * channels + c) * positions;
+        sums[c] += lane_sum(positions, [&](std::size_t p) { return term(at + p, c); });
+      }
+    }
+  }
+}
+
+// Two per-channel sums in one pass over memory.
+template <class TermA, class TermB>
+void channel_sums2(std::size_t batch, std::size_t channels, std::size_t positions, double* sums_a,
+                   double* sums_b, TermA term_a, TermB term_b) {
+  for (std::size_t n = 0; n < batch; ++n) {
+    if (positions == 1) {
+      for (std::size_t c = 0; c < channels; ++c) {
+        sums_a[c] += term_a(n * channels + c, c);
+        sums_b[c] += term_b(n * channels + c, c);
+      }
+    } else {
+      for (std::size_t c = 0; c < channels; ++c) {
+        const std::size_t at = (n * channels + c) * positions;
+        lane_sum2(
+            positions, [&](std::size_t p) { return term_a(at + p, c); },
+            [&](std::size_t p) { return term_b(at + p, c); }, sums_a[c], sums_b[c]);
+      }
+    }
+  }
+}
+
+// apply(index, c) for every element.
+template <class Apply>
+void for_each_element(std::size_t batch, std::size_t channels, std::size_t positions, Apply apply) {
+  for (std::size_t n = 0; n < batch; ++n) {
+    if (positions == 1) {
+      for (std::size_t c = 0; c < channels; ++c) apply(n * channels + c, c);
+    } else {
+      for (std::size_t c = 0; c < channels; ++c) {
+        const std::size_t at = (n * channels + c) * positions;
+        for (std::size_t p = 0; p < positions; ++p) apply(at + p, c);
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -87,22 +134,15 @@ const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
                        to_string(shape) + " (N·H·W = " + std::to_string(count) +
                        "); use a batch size of at least 2, or drop_last so no batch of one remains");
     // Two passes (mean, then squared deviations) stay accurate when |mean| ≫ σ.
+    double* batch_mean = sum_a_.data();
     std::fill(sum_a_.begin(), sum_a_.end(), 0.0);
-    for_each_run(batch, channels_, positions, [&](std::size_t c, std::size_t at) {
-      double acc = 0.0;
-      for (std::size_t p = 0; p < positions; ++p) acc += in[at + p];
-      sum_a_[c] += acc;
-    });
-    for (std::size_t c = 0; c < channels_; ++c) sum_a_[c] /= static_cast<double>(count);
+    channel_sums(batch, channels_, positions, batch_mean,
+                 [in](std::size_t i, std::size_t) { return double(in[i]); });
+    for (std::size_t c = 0; c < channels_; ++c) batch_mean[c] /= static_cast<double>(count);
     std::fill(sum_b_.begin(), sum_b_.end(), 0.0);
-    for_each_run(batch, channels_, positions, [&](std::size_t c, std::size_t at) {
-      const double m = sum_a_[c];
-      double acc = 0.0;
-      for (std::size_t p = 0; p < positions; ++p) {
-        const double d = in[at + p] - m;
-        acc += d * d;
-      }
-      sum_b_[c] += acc;
+    channel_sums(batch, channels_, positions, sum_b_.data(), [in, batch_mean](std::size_t i, std::size_t c) {
+      const double d = in[i] - batch_mean[c];
+      return d * d;
     });
     const bool update = mode == Mode::Train && options_.track_running_stats;
     double factor = 0.0;
@@ -138,10 +178,9 @@ const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
     scale_[c] = gamma ? gamma[c] * inv_std_[c] : inv_std_[c];
     offset_[c] = beta ? beta[c] : 0.0f;
   }
-  for_each_run(batch, channels_, positions, [&](std::size_t c, std::size_t at) {
-    const float m = mean_[c], scale = scale_[c], shift = offset_[c];
-    for (std::size_t p = 0; p < positions; ++p) out[at + p] = (in[at + p] - m) * scale + shift;
-  });
+  const float *m = mean_.data(), *scale = scale_.data(), *shift = offset_.data();
+  for_each_element(batch, channels_, positions,
+                   [=](std::size_t i, std::size_t c) { out[i] = (in[i] - m[c]) * scale[c] + shift[c]; });
 
   input_ = &x;
   batch_ = batch;
@@ -162,16 +201,11 @@ const Tensor& BatchNorm::backward(const Tensor& dy) {
   // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
   std::fill(sum_a_.begin(), sum_a_.end(), 0.0);
   std::fill(sum_b_.begin(), sum_b_.end(), 0.0);
-  for_each_run(batch, channels_, positions, [&](std::size_t c, std::size_t at) {
-    const float m = mean_[c];
-    double acc_dy = 0.0, acc_dy_xc = 0.0;
-    for (std::size_t p = 0; p < positions; ++p) {
-      acc_dy += g[at + p];
-      acc_dy_xc += static_cast<double>(g[at + p]) * (in[at + p] - m);
-    }
-    sum_a_[c] += acc_dy;
-    sum_b_[c] += acc_dy_xc;
-  });
+  const float* m = mean_.data();
+  channel_sums2(
+      batch, channels_, positions, sum_a_.data(), sum_b_.data(),
+      [g](std::size_t i, std::size_t) { return double(g[i]); },
+      [g, in, m](std::size_t i, std::size_t c) { return double(g[i]) * (in[i] - m[c]); });
   if (options_.affine) {
     for (std::size_t c = 0; c < channels_; ++c) {
       weight_grad.data()[c] += static_cast<float>(sum_b_[c] * inv_std_[c]);  // Σ dy·x̂
@@ -191,10 +225,9 @@ const Tensor& BatchNorm::backward(const Tensor& dy) {
   }
   ensure_shape(input_grad_, shape_of(dy));
   float* dx = input_grad_.data();
-  for_each_run(batch, channels_, positions, [&](std::size_t c, std::size_t at) {
-    const float m = mean_[c], scale = scale_[c], slope = slope_[c], offset = offset_[c];
-    for (std::size_t p = 0; p < positions; ++p)
-      dx[at + p] = scale * g[at + p] + slope * (in[at + p] - m) + offset;
+  const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
+  for_each_element(batch, channels_, positions, [=](std::size_t i, std::size_t c) {
+    dx[i] = scale[c] * g[i] + slope[c] * (in[i] - m[c]) + offset[c];
   });
   return input_grad_;
 }

@@ -23,8 +23,8 @@ struct Stats {
 Stats forward(const float* x, float* y, std::size_t channels, std::size_t positions, double eps,
               const Affine& affine);
 
-// Writes dx = 1/σ·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·γ, and, when given, ADDS Σ dy·x̂ and Σ dy into
-// dgamma/dbeta (indexed like γ; summing over the batch is the caller's loop).
+// Writes dx = 1/σ·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·γ, and, when both are given, ADDS Σ dy·x̂ and Σ dy
+// into dgamma/dbeta (indexed like γ; summing over the batch is the caller's loop).
 void backward(const float* x, const float* dy, float* dx, std::size_t channels, std::size_t positions,
               Stats stats, const Affine& affine, double* dgamma, double* dbeta);
 

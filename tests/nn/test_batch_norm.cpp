@@ -276,3 +276,41 @@ TEST_CASE("batchnorm/reuses its buffers across steps", "[nn][batchnorm]") {
   CHECK(bn.forward(x, nn::Mode::Train).data() == out);
   CHECK(bn.backward(x).data() == dx);
 }
+
+TEST_CASE("batchnorm/2d equals 1d on the pixels as rows", "[nn][batchnorm]") {
+  // [N, C, H, W] with H·W = 15 (vector lanes plus a remainder) against [N·H·W, C] (the row-loop path).
+  const std::size_t n = 3, c = 2, hw = 15;
+  nn::BatchNorm2d bn2(c);
+  nn::BatchNorm1d bn1(c);
+  bn2.weight = {1.5f, -0.5f};
+  bn2.bias = {0.25f, 1.f};
+  bn1.weight = bn2.weight;
+  bn1.bias = bn2.bias;
+  Tensor x = Tensor::from_shape({n, c, 3, 5}), g = Tensor::from_shape({n, c, 3, 5});
+  core::Rng rng(5);
+  for (auto& v : x) v = rng.normal(2.f, 3.f);
+  for (auto& v : g) v = rng.normal();
+  Tensor rows = Tensor::from_shape({n * hw, c}), grows = Tensor::from_shape({n * hw, c});
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t ch = 0; ch < c; ++ch)
+      for (std::size_t p = 0; p < hw; ++p) {
+        rows.data()[(i * hw + p) * c + ch] = x.data()[(i * c + ch) * hw + p];
+        grows.data()[(i * hw + p) * c + ch] = g.data()[(i * c + ch) * hw + p];
+      }
+  const Tensor y2 = bn2.forward(x, nn::Mode::Train), dx2 = bn2.backward(g);
+  const Tensor y1 = bn1.forward(rows, nn::Mode::Train), dx1 = bn1.backward(grows);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t ch = 0; ch < c; ++ch)
+      for (std::size_t p = 0; p < hw; ++p) {
+        const std::size_t a = (i * c + ch) * hw + p, b = (i * hw + p) * c + ch;
+        CHECK(y2.data()[a] == Approx(y1.data()[b]).margin(1e-5));
+        CHECK(dx2.data()[a] == Approx(dx1.data()[b]).margin(1e-5));
+      }
+  for (std::size_t ch = 0; ch < c; ++ch) {
+    CHECK(bn2.weight_grad(ch) == Approx(bn1.weight_grad(ch)).epsilon(1e-5));
+    CHECK(bn2.bias_grad(ch) == Approx(bn1.bias_grad(ch)).epsilon(1e-5));
+    CHECK(bn2.running_mean(ch) == Approx(bn1.running_mean(ch)).epsilon(1e-6));
+    CHECK(bn2.running_var(ch) == Approx(bn1.running_var(ch)).epsilon(1e-6));
+  }
+  test::check_layer_gradients(bn2, {n, c, 3, 5}, 17);
+}
