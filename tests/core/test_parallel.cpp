@@ -1,0 +1,75 @@
+// Tests of the thread pool: coverage of the range, worker indices, exceptions, nesting and BLAS threads.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <stdexcept>
+#include <vector>
+
+#include "core/blas.hpp"
+#include "core/parallel.hpp"
+
+using namespace bnlab;
+
+TEST_CASE("parallel/every index runs exactly once in contiguous chunks", "[parallel][core]") {
+  for (int threads : {1, 2, 3}) {
+    core::set_threads(threads);
+    CHECK(core::threads() == threads);
+    for (std::size_t count : {0u, 1u, 2u, 5u, 128u}) {
+      std::vector<int> hits(count, 0), worker_of(count, -1);
+      core::parallel_for(count, [&](std::size_t b, std::size_t e, int w) {
+        for (std::size_t i = b; i < e; ++i) {
+          ++hits[i];
+          worker_of[i] = w;
+        }
+      });
+      for (std::size_t i = 0; i < count; ++i) {
+        CHECK(hits[i] == 1);
+        CHECK(worker_of[i] >= 0);
+        CHECK(worker_of[i] < threads);
+        if (i > 0) CHECK(worker_of[i] >= worker_of[i - 1]);
+      }
+    }
+  }
+  core::set_threads(1);
+}
+
+TEST_CASE("parallel/workers run BLAS single-threaded and the setting comes back", "[parallel][core]") {
+  core::set_threads(2);
+  CHECK(core::blas_threads() == 2);
+  std::atomic<int> max_inside{0};
+  core::parallel_for(4, [&](std::size_t, std::size_t, int) {
+    const int t = core::blas_threads();
+    int seen = max_inside.load();
+    while (t > seen && !max_inside.compare_exchange_weak(seen, t)) {
+    }
+  });
+  CHECK(max_inside.load() == 1);
+  CHECK(core::blas_threads() == 2);
+  core::set_threads(1);
+  CHECK(core::blas_threads() == 1);
+}
+
+TEST_CASE("parallel/an exception in a chunk reaches the caller and nested calls run inline",
+          "[parallel][core]") {
+  core::set_threads(2);
+  CHECK_THROWS_WITH(core::parallel_for(10,
+                                       [](std::size_t b, std::size_t, int) {
+                                         if (b > 0) throw std::runtime_error("chunk failed");
+                                       }),
+                    "chunk failed");
+  std::atomic<int> inner_calls{0};
+  core::parallel_for(2, [&](std::size_t, std::size_t, int) {
+    core::parallel_for(3, [&](std::size_t b, std::size_t e, int w) {
+      CHECK(b == 0);
+      CHECK(e == 3);
+      CHECK(w == 0);
+      ++inner_calls;
+    });
+  });
+  CHECK(inner_calls.load() == 2);
+  // The pool still works after a failed call.
+  int sum = 0;
+  core::parallel_for(1, [&](std::size_t b, std::size_t e, int) { sum += static_cast<int>(e - b); });
+  CHECK(sum == 1);
+  core::set_threads(1);
+}
