@@ -126,8 +126,10 @@ std::string slurm_merge_script(const SlurmJobSpec& spec) {
     << "#SBATCH --error=" << sbatch_path(logs + "/merge-%j.err") << "\n";
   common_options(s, spec);
   s << "set -eu\n"
-    << "exec " << shell_quote(spec.binary) << " merge " << shell_quote(spec.out_dir) << " --shards "
-    << spec.shards << "\n";
+    << "exec " << shell_quote(spec.binary) << " merge " << shell_quote(spec.out_dir) << " --config "
+    << shell_quote(spec.config);
+  for (const auto& o : spec.overrides) s << " --set " << shell_quote(o);
+  s << " --shards " << spec.shards << "\n";
   return s.str();
 }
 

@@ -27,8 +27,9 @@ struct SlurmJobSpec {
 // Throws ConfigError naming the offending field when the spec cannot make a valid script.
 std::string slurm_array_script(const SlurmJobSpec& spec);
 
-// The merge script: `bnlab merge OUT_DIR --shards N`; submit it with --dependency=afterany:<array job id>
-// so that it runs even when some tasks failed.
+// The merge script: `bnlab merge OUT_DIR --config CONFIG [--set ...] --shards N` (the config lets it name
+// trials no task started and the shard of each unfinished trial); submit it with --dependency=afterany:<array
+// job id> so that it runs even when some tasks failed.
 std::string slurm_merge_script(const SlurmJobSpec& spec);
 
 // Where the scripts and the tasks' logs go: OUT_DIR/slurm.
