@@ -37,6 +37,15 @@ void fill_away_from_zero(Tensor& t, core::Rng& rng, float gap) {
   }
 }
 
+void fill_distinct(Tensor& t, core::Rng& rng, float spacing) {
+  const std::size_t n = t.size();
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  const float centre = 0.5f * static_cast<float>(n == 0 ? 0 : n - 1);
+  for (std::size_t i = 0; i < n; ++i) t.data()[i] = (static_cast<float>(order[i]) - centre) * spacing;
+}
+
 void check_layer_gradients(nn::Layer& layer, const Shape& input_shape, std::uint64_t seed,
                            const GradCheckOptions& options) {
   core::Rng rng(seed);
@@ -118,7 +127,8 @@ void check_layer_gradients(nn::Layer& layer, const Shape& input_shape, std::uint
       for (std::size_t i = 0; i < twice.size(); ++i) {
         const double expected = 2.0 * analytic_dp[k].data()[i];
         if (std::abs(twice.data()[i] - expected) > 1e-4 + 1e-4 * std::abs(expected)) {
-          INFO(layer.type() << " " << params[k].name << " gradient was overwritten, not accumulated, at " << i);
+          INFO(layer.type() << " " << params[k].name << " gradient was overwritten, not accumulated, at "
+                            << i);
           CHECK(twice.data()[i] == Approx(expected));
           break;
         }

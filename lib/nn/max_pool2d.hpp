@@ -1,0 +1,35 @@
+// 2-D max pooling over [N, C, H, W]; padding counts as −inf and backward routes to the argmax.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "nn/layer.hpp"
+#include "nn/window2d.hpp"
+
+namespace bnlab::nn {
+
+class MaxPool2d : public Layer {
+ public:
+  // stride defaults to the kernel, as in PyTorch; padding is at most half the kernel.
+  explicit MaxPool2d(Extent2 kernel, std::optional<Extent2> stride = std::nullopt, Extent2 padding = 0);
+
+  std::string type() const override { return "maxpool2d"; }
+  Shape output_shape(const Shape& in) const override;
+  // Records, per output, the index of the maximum within its input plane (the first one on ties, and a NaN
+  // wins over numbers, as PyTorch does).
+  const Tensor& forward(const Tensor& x, Mode mode) override;
+  const Tensor& backward(const Tensor& dy) override;
+  nlohmann::json describe() const override;
+
+  const Window2d& window() const { return window_; }
+
+ private:
+  Window2d window_;
+  Shape input_shape_;
+  std::vector<std::uint32_t> argmax_;
+  Tensor output_, input_grad_;
+};
+
+}  // namespace bnlab::nn

@@ -1,0 +1,112 @@
+// MaxPool2d: gradients on distinct inputs over several windows, hand-computed forwards, argmax routing.
+#include "nn/max_pool2d.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include <catch2/catch.hpp>
+
+#include "core/error.hpp"
+#include "support/gradient_check.hpp"
+
+using namespace bnlab;
+
+TEST_CASE("maxpool2d/gradients", "[nn][maxpool2d]") {
+  struct Config {
+    nn::Extent2 kernel, stride, padding;
+    std::size_t h, w;
+  };
+  const std::vector<Config> configs = {
+      {2, 2, 0, 4, 6},                 // the 2×2/stride 2 fast path
+      {2, 2, 0, 5, 5},                 // fast path with a dropped last row and column
+      {3, 2, 1, 7, 7},                 // padded, overlapping
+      {3, 1, 0, 5, 5},                 // overlapping: one input can win several windows
+      {{2, 3}, {1, 2}, {1, 1}, 5, 6},  // rectangular, per-axis stride and padding
+  };
+  test::GradCheckOptions opt;
+  opt.fill_input = [](Tensor& t, core::Rng& r) { test::fill_distinct(t, r); };
+  for (const auto& c : configs)
+    for (std::size_t n : {1, 2, 3}) {
+      INFO("kernel " << c.kernel.h << "x" << c.kernel.w << " stride " << c.stride.h << "x" << c.stride.w
+                     << " padding " << c.padding.h << "x" << c.padding.w << " batch " << n);
+      nn::MaxPool2d pool(c.kernel, c.stride, c.padding);
+      test::check_layer_gradients(pool, {n, 2, c.h, c.w}, 30 + n, opt);
+    }
+}
+
+TEST_CASE("maxpool2d/forward on hand cases", "[nn][maxpool2d]") {
+  SECTION("2x2 stride 2") {
+    nn::MaxPool2d pool(2);
+    Tensor x = Tensor::from_shape({1, 1, 4, 4});
+    for (std::size_t i = 0; i < 16; ++i) x.data()[i] = static_cast<float>((i * 7) % 16);
+    // rows: 0 7 14 5 / 12 3 10 1 / 8 15 6 13 / 4 11 2 9
+    const Tensor& y = pool.forward(x, nn::Mode::Train);
+    REQUIRE(shape_of(y) == Shape{1, 1, 2, 2});
+    CHECK(y(0, 0, 0, 0) == 12.f);
+    CHECK(y(0, 0, 0, 1) == 14.f);
+    CHECK(y(0, 0, 1, 0) == 15.f);
+    CHECK(y(0, 0, 1, 1) == 13.f);
+  }
+  SECTION("padding counts as -inf, not 0") {
+    nn::MaxPool2d pool(3, 1, 1);
+    Tensor x = {{{{-1.f, -2.f}, {-3.f, -4.f}}}};
+    const Tensor& y = pool.forward(x, nn::Mode::Train);
+    REQUIRE(shape_of(y) == Shape{1, 1, 2, 2});
+    for (std::size_t i = 0; i < 4; ++i) CHECK(y.data()[i] == -1.f);
+  }
+  SECTION("stride defaults to the kernel; per-axis windows") {
+    nn::MaxPool2d pool(nn::Extent2(1, 2));
+    Tensor x = {{{{1.f, 5.f, 2.f, 0.f}, {3.f, -1.f, 4.f, 8.f}}}};
+    const Tensor& y = pool.forward(x, nn::Mode::Eval);
+    REQUIRE(shape_of(y) == Shape{1, 1, 2, 2});
+    CHECK(y(0, 0, 0, 0) == 5.f);
+    CHECK(y(0, 0, 0, 1) == 2.f);
+    CHECK(y(0, 0, 1, 0) == 3.f);
+    CHECK(y(0, 0, 1, 1) == 8.f);
+  }
+  SECTION("NaN propagates as in PyTorch") {
+    nn::MaxPool2d pool(2);
+    Tensor x = {{{{1.f, std::nanf("")}, {3.f, 2.f}}}};
+    CHECK(std::isnan(pool.forward(x, nn::Mode::Train)(0, 0, 0, 0)));
+  }
+}
+
+TEST_CASE("maxpool2d/backward routes to the argmax and accumulates overlaps", "[nn][maxpool2d]") {
+  nn::MaxPool2d pool(2, 1);  // overlapping 2×2 windows on a 3×3 input
+  Tensor x = {{{{1.f, 2.f, 1.f}, {2.f, 9.f, 2.f}, {1.f, 2.f, 1.f}}}};
+  pool.forward(x, nn::Mode::Train);
+  Tensor dy = {{{{1.f, 2.f}, {3.f, 4.f}}}};
+  const Tensor& dx = pool.backward(dy);
+  for (std::size_t i = 0; i < 9; ++i) CHECK(dx.data()[i] == (i == 4 ? 10.f : 0.f));
+
+  SECTION("ties go to the first maximum") {
+    nn::MaxPool2d tie(2);
+    Tensor same = xt::ones<float>({1, 1, 2, 2});
+    tie.forward(same, nn::Mode::Train);
+    Tensor g = Tensor::from_shape({1, 1, 1, 1});
+    g.fill(5.f);
+    const Tensor& d = tie.backward(g);
+    CHECK(d(0, 0, 0, 0) == 5.f);
+    CHECK(d(0, 0, 0, 1) == 0.f);
+    CHECK(d(0, 0, 1, 0) == 0.f);
+    CHECK(d(0, 0, 1, 1) == 0.f);
+  }
+}
+
+TEST_CASE("maxpool2d/shape errors name the problem", "[nn][maxpool2d]") {
+  nn::MaxPool2d pool(3, 2, 1);
+  CHECK(pool.output_shape({2, 4, 32, 32}) == Shape{2, 4, 16, 16});
+  CHECK_THROWS_WITH(pool.output_shape({2, 16}), Catch::Contains("maxpool2d expects input [N, C, H, W]"));
+  CHECK_THROWS_WITH(nn::MaxPool2d(2).output_shape({1, 1, 1, 5}), Catch::Contains("larger than the input"));
+  CHECK_THROWS_WITH(nn::MaxPool2d(2, 2, 2), Catch::Contains("at most half the kernel"));
+  CHECK_THROWS_AS(nn::MaxPool2d(0), ShapeError);
+}
+
+TEST_CASE("maxpool2d/describe lists the window", "[nn][maxpool2d]") {
+  const auto d = nn::MaxPool2d(3, 2, 1).describe();
+  CHECK(d["type"] == "maxpool2d");
+  CHECK(d["kernel"] == nlohmann::json::array({3, 3}));
+  CHECK(d["stride"] == nlohmann::json::array({2, 2}));
+  CHECK(d["padding"] == nlohmann::json::array({1, 1}));
+  CHECK(nn::MaxPool2d(2).describe()["stride"] == nlohmann::json::array({2, 2}));
+}
