@@ -1,4 +1,5 @@
-// Conv2d forward and backward as per-sample im2col + sgemm into the layer's own buffers.
+// Conv2d forward and backward as per-sample im2col + sgemm into the layer's own buffers, samples split
+// over bnlab's thread pool (BLAS single-threaded inside it).
 #include "nn/conv2d.hpp"
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 
 #include "core/blas.hpp"
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 
 namespace bnlab::nn {
 
@@ -39,30 +41,40 @@ ImageGeometry Conv2d::geometry_for(const Shape& in) const {
   return {in_channels_, in[2], in[3], window_, out.h, out.w};
 }
 
+Conv2d::Scratch& Conv2d::scratch(std::size_t worker) {
+  return scratch_[worker];
+}
+
 const Tensor& Conv2d::forward(const Tensor& x, Mode) {
   const Shape in = shape_of(x);
   const Shape out = output_shape(in);
   const ImageGeometry g = geometry_for(in);
   ensure_shape(output_, out);
-  if (!pointwise_) ensure_shape(col_, {g.col_rows(), g.col_cols()});
+  const std::size_t workers = static_cast<std::size_t>(core::threads());
+  if (scratch_.size() < workers) scratch_.resize(workers);
+  if (!pointwise_)
+    for (std::size_t w = 0; w < workers; ++w) ensure_shape(scratch_[w].col, {g.col_rows(), g.col_cols()});
 
   const int o = static_cast<int>(out_channels_), k = static_cast<int>(g.col_rows()),
             p = static_cast<int>(g.col_cols());
   const std::size_t in_stride = in_channels_ * in[2] * in[3], out_stride = out_channels_ * g.col_cols();
-  for (std::size_t n = 0; n < in[0]; ++n) {
-    const float* image = x.data() + n * in_stride;
-    float* y = output_.data() + n * out_stride;
-    const float* col = image;
-    if (!pointwise_) {
-      im2col(image, g, col_.data());
-      col = col_.data();
+  core::parallel_for(in[0], [&](std::size_t first, std::size_t last, int worker) {
+    float* col_buffer = pointwise_ ? nullptr : scratch(worker).col.data();
+    for (std::size_t n = first; n < last; ++n) {
+      const float* image = x.data() + n * in_stride;
+      float* y = output_.data() + n * out_stride;
+      const float* col = image;
+      if (!pointwise_) {
+        im2col(image, g, col_buffer);
+        col = col_buffer;
+      }
+      if (has_bias_)
+        for (int c = 0; c < o; ++c)
+          std::fill(y + static_cast<std::size_t>(c) * p, y + static_cast<std::size_t>(c + 1) * p,
+                    bias.data()[c]);
+      core::sgemm(false, false, o, p, k, 1.0f, weight.data(), k, col, p, has_bias_ ? 1.0f : 0.0f, y, p);
     }
-    if (has_bias_)
-      for (int c = 0; c < o; ++c)
-        std::fill(y + static_cast<std::size_t>(c) * p, y + static_cast<std::size_t>(c + 1) * p,
-                  bias.data()[c]);
-    core::sgemm(false, false, o, p, k, 1.0f, weight.data(), k, col, p, has_bias_ ? 1.0f : 0.0f, y, p);
-  }
+  });
   input_ = &x;
   return output_;
 }
@@ -71,41 +83,70 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
   const Shape in = shape_of(*input_);
   const ImageGeometry g = geometry_for(in);
   ensure_shape(input_grad_, in);
-  if (!pointwise_) {
-    ensure_shape(col_, {g.col_rows(), g.col_cols()});
-    ensure_shape(col_grad_, {g.col_rows(), g.col_cols()});
+  const std::size_t workers = static_cast<std::size_t>(core::threads());
+  if (scratch_.size() < workers) scratch_.resize(workers);
+  for (std::size_t w = 0; w < workers; ++w) {
+    Scratch& s = scratch_[w];
+    if (!pointwise_) {
+      ensure_shape(s.col, {g.col_rows(), g.col_cols()});
+      ensure_shape(s.col_grad, {g.col_rows(), g.col_cols()});
+    }
+    if (w > 0) {
+      ensure_shape(s.weight_grad, shape_of(weight_grad));
+      std::fill(s.weight_grad.begin(), s.weight_grad.end(), 0.0f);
+      if (has_bias_) {
+        ensure_shape(s.bias_grad, shape_of(bias_grad));
+        std::fill(s.bias_grad.begin(), s.bias_grad.end(), 0.0f);
+      }
+    }
   }
 
   const int o = static_cast<int>(out_channels_), k = static_cast<int>(g.col_rows()),
             p = static_cast<int>(g.col_cols());
   const std::size_t in_stride = in_channels_ * in[2] * in[3], out_stride = out_channels_ * g.col_cols();
-  for (std::size_t n = 0; n < in[0]; ++n) {
-    const float* image = input_->data() + n * in_stride;
-    const float* g_out = dy.data() + n * out_stride;
-    float* dx = input_grad_.data() + n * in_stride;
-    const float* col = image;
-    if (!pointwise_) {
-      im2col(image, g, col_.data());
-      col = col_.data();
-    }
-    // dW[O, K] += dy[O, P] · colᵀ[P, K]
-    core::sgemm(false, true, o, k, p, 1.0f, g_out, p, col, p, 1.0f, weight_grad.data(), k);
-    if (has_bias_) {
-      float* db = bias_grad.data();
-      for (int c = 0; c < o; ++c) {
-        const float* row = g_out + static_cast<std::size_t>(c) * p;
-        float sum = 0.0f;
-        for (int i = 0; i < p; ++i) sum += row[i];
-        db[c] += sum;
+  core::parallel_for(in[0], [&](std::size_t first, std::size_t last, int worker) {
+    Scratch& s = scratch(worker);
+    float* dw = worker == 0 ? weight_grad.data() : s.weight_grad.data();
+    float* db = has_bias_ ? (worker == 0 ? bias_grad.data() : s.bias_grad.data()) : nullptr;
+    for (std::size_t n = first; n < last; ++n) {
+      const float* image = input_->data() + n * in_stride;
+      const float* g_out = dy.data() + n * out_stride;
+      float* dx = input_grad_.data() + n * in_stride;
+      const float* col = image;
+      if (!pointwise_) {
+        im2col(image, g, s.col.data());
+        col = s.col.data();
+      }
+      // dW[O, K] += dy[O, P] · colᵀ[P, K]
+      core::sgemm(false, true, o, k, p, 1.0f, g_out, p, col, p, 1.0f, dw, k);
+      if (db) {
+        for (int c = 0; c < o; ++c) {
+          const float* row = g_out + static_cast<std::size_t>(c) * p;
+          float sum = 0.0f;
+          for (int i = 0; i < p; ++i) sum += row[i];
+          db[c] += sum;
+        }
+      }
+      // dcol[K, P] = Wᵀ[K, O] · dy[O, P], folded back onto the image.
+      if (pointwise_) {
+        core::sgemm(true, false, k, p, o, 1.0f, weight.data(), k, g_out, p, 0.0f, dx, p);
+      } else {
+        core::sgemm(true, false, k, p, o, 1.0f, weight.data(), k, g_out, p, 0.0f, s.col_grad.data(), p);
+        std::fill(dx, dx + in_stride, 0.0f);
+        col2im_add(s.col_grad.data(), g, dx);
       }
     }
-    // dcol[K, P] = Wᵀ[K, O] · dy[O, P], folded back onto the image.
-    if (pointwise_) {
-      core::sgemm(true, false, k, p, o, 1.0f, weight.data(), k, g_out, p, 0.0f, dx, p);
-    } else {
-      core::sgemm(true, false, k, p, o, 1.0f, weight.data(), k, g_out, p, 0.0f, col_grad_.data(), p);
-      std::fill(dx, dx + in_stride, 0.0f);
-      col2im_add(col_grad_.data(), g, dx);
+  });
+  // Partial sums of the other workers, in worker order so a thread count always gives the same result.
+  for (std::size_t w = 1; w < workers && w < in[0]; ++w) {
+    const Scratch& s = scratch_[w];
+    float* dw = weight_grad.data();
+    const float* part = s.weight_grad.data();
+    for (std::size_t i = 0, n = weight_grad.size(); i < n; ++i) dw[i] += part[i];
+    if (has_bias_) {
+      float* db = bias_grad.data();
+      const float* bpart = s.bias_grad.data();
+      for (std::size_t i = 0, n = bias_grad.size(); i < n; ++i) db[i] += bpart[i];
     }
   }
   return input_grad_;

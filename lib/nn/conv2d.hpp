@@ -15,10 +15,13 @@ class Conv2d : public Layer {
 
   std::string type() const override { return "conv2d"; }
   Shape output_shape(const Shape& in) const override;
-  // Per sample: im2col into a preallocated column buffer, then one sgemm W·col.
+  // Per sample: im2col into a preallocated column buffer, then one sgemm W·col. Samples are split over
+  // core::parallel_for's workers, each with its own column buffer, so a tile stays in that core's cache.
   const Tensor& forward(const Tensor& x, Mode mode) override;
   // Per sample: dW += dy·colᵀ, db += Σ dy, dx = col2im(Wᵀ·dy); the columns are rebuilt from the input
-  // rather than kept for the whole batch, which would cost N times the buffer.
+  // rather than kept for the whole batch, which would cost N times the buffer. Worker 0 adds straight into
+  // the gradients (so one thread gives exactly the serial sums); other workers sum their samples into
+  // their own buffers, added afterwards.
   const Tensor& backward(const Tensor& dy) override;
   // PyTorch's default: U(±1/√fan_in) for weight and bias, fan_in = in·kh·kw; another InitSpec draws the
   // weight by its formula and zeroes the bias.
@@ -42,7 +45,13 @@ class Conv2d : public Layer {
   bool pointwise_;
   InitSpec init_;
   const Tensor* input_ = nullptr;
-  Tensor output_, input_grad_, col_, col_grad_;
+  // Per-worker scratch of parallel_for: column buffers, and partial weight/bias gradients for workers > 0.
+  struct Scratch {
+    Tensor col, col_grad, weight_grad, bias_grad;
+  };
+  Scratch& scratch(std::size_t worker);
+  Tensor output_, input_grad_;
+  std::vector<Scratch> scratch_;
 };
 
 }  // namespace bnlab::nn
