@@ -7,6 +7,8 @@
 
 #include "core/blas.hpp"
 #include "core/parallel.hpp"
+#include "core/rng.hpp"
+#include "nn/conv2d.hpp"
 
 using namespace bnlab;
 
@@ -72,4 +74,30 @@ TEST_CASE("parallel/an exception in a chunk reaches the caller and nested calls 
   core::parallel_for(1, [&](std::size_t b, std::size_t e, int) { sum += static_cast<int>(e - b); });
   CHECK(sum == 1);
   core::set_threads(1);
+}
+
+TEST_CASE("parallel/conv2d on two threads matches one thread", "[parallel][core]") {
+  // Forward and input gradient are per sample, so exactly equal; weight and bias gradients add the
+  // second worker's partial sum last, so they agree to rounding.
+  auto run = [](int threads) {
+    core::set_threads(threads);
+    nn::Conv2d conv(3, 4, 3, 1, 1, true);
+    core::Rng rng(7);
+    conv.initialize(rng);
+    Tensor x = xt::zeros<float>({5, 3, 6, 6}), dy = xt::zeros<float>({5, 4, 6, 6});
+    for (auto& v : x) v = rng.normal();
+    for (auto& v : dy) v = rng.normal();
+    const Tensor y = conv.forward(x, nn::Mode::Train);
+    const Tensor dx = conv.backward(dy);
+    core::set_threads(1);
+    return std::vector<Tensor>{y, dx, conv.weight_grad, conv.bias_grad};
+  };
+  const auto one = run(1), two = run(2);
+  CHECK(one[0] == two[0]);
+  CHECK(one[1] == two[1]);
+  for (int i : {2, 3}) {
+    REQUIRE(one[i].size() == two[i].size());
+    for (std::size_t j = 0; j < one[i].size(); ++j)
+      CHECK(two[i].data()[j] == Approx(one[i].data()[j]).margin(1e-5));
+  }
 }
