@@ -83,7 +83,8 @@ stop_daemons() {
   rm -f "$pids"
 }
 
-port_in_use() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+# Something accepts connections on the port (bash's /dev/tcp: no dependency on ss or netstat).
+port_in_use() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 start() {
   local name

@@ -16,26 +16,14 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "experiment/csv_reader.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace bnlab;
 using experiment::SlurmJobSpec;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed when the test ends.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "bnlab-slurm-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 struct CommandResult {
   int status = -1;
@@ -59,6 +47,13 @@ void write_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
   REQUIRE(out.good());
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -124,19 +119,19 @@ TEST_CASE("slurm/array script leaves out unset partition and time", "[slurm]") {
 
 TEST_CASE("slurm/array task i runs shard i+1 of N with the overrides", "[slurm]") {
   // Run the generated script with bash and a stand-in binary that prints its arguments.
-  TempDir dir;
-  const fs::path fake = dir.path / "fake-bnlab";
+  test::TempDir dir;
+  const fs::path fake = dir.path() / "fake-bnlab";
   write_file(fake, "#!/bin/sh\nfor a in \"$@\"; do echo \"[$a]\"; done\n");
   fs::permissions(fake, fs::perms::owner_all);
   SlurmJobSpec spec = example_spec();
   spec.binary = fake.string();
   spec.shards = 5;
   spec.overrides = {"train.epochs=2", "name=it's"};
-  write_file(dir.path / "array.sbatch", experiment::slurm_array_script(spec));
+  write_file(dir.path() / "array.sbatch", experiment::slurm_array_script(spec));
 
   for (int task : {0, 4}) {
     CommandResult r = run_command("SLURM_ARRAY_TASK_ID=" + std::to_string(task) + " bash " +
-                                  (dir.path / "array.sbatch").string());
+                                  (dir.path() / "array.sbatch").string());
     INFO(r.output);
     REQUIRE(r.status == 0);
     const std::string expected =
@@ -149,7 +144,7 @@ TEST_CASE("slurm/array task i runs shard i+1 of N with the overrides", "[slurm]"
   }
 
   CommandResult outside =
-      run_command("env -u SLURM_ARRAY_TASK_ID bash " + (dir.path / "array.sbatch").string());
+      run_command("env -u SLURM_ARRAY_TASK_ID bash " + (dir.path() / "array.sbatch").string());
   CHECK(outside.status != 0);
   CHECK(outside.output.find("submit this script with sbatch") != std::string::npos);
 }
@@ -158,13 +153,16 @@ TEST_CASE("slurm/merge script runs bnlab merge with its own logs", "[slurm]") {
   SlurmJobSpec spec = example_spec();
   spec.partition = "short";
   spec.extra = {"--account=lab42"};
+  spec.overrides = {"train.epochs=2"};
   const std::string script = experiment::slurm_merge_script(spec);
   CHECK(has_line(script, "#SBATCH --job-name=bnlab-bn-vs-dropout-merge"));
   CHECK(has_line(script, "#SBATCH --partition=short"));
   CHECK(has_line(script, "#SBATCH --account=lab42"));
   CHECK(has_line(script, "#SBATCH --output=/scratch/ana/runs/bn-vs-dropout/slurm/merge-%j.out"));
   CHECK(script.find("--array") == std::string::npos);
-  CHECK(has_line(script, "exec '/opt/bnlab/bin/bnlab' merge '/scratch/ana/runs/bn-vs-dropout' --shards 3"));
+  CHECK(has_line(script,
+                 "exec '/opt/bnlab/bin/bnlab' merge '/scratch/ana/runs/bn-vs-dropout' --config "
+                 "'/home/ana/configs/bn vs dropout.json' --set 'train.epochs=2' --shards 3"));
 }
 
 TEST_CASE("slurm/paths with blanks are quoted in #SBATCH lines", "[slurm]") {
@@ -232,4 +230,187 @@ TEST_CASE("slurm/shell quoting survives the shell", "[slurm]") {
     CommandResult r = run_command("printf '%s' " + experiment::shell_quote(word));
     CHECK(r.output == word);
   }
+}
+
+namespace {
+
+const std::string kClusterScript = std::string(BNLAB_SOURCE_DIR) + "/scripts/slurm/local_cluster.sh";
+// Not Slurm's default 6817, so a system Slurm on the machine does not collide with the test's cluster.
+const std::string kClusterPort = "16817";
+
+// A small sweep on generated data: 2 variants × 2 learning rates × 2 seeds = 8 tiny trials.
+const char* kSweepConfig = R"({
+  "name": "slurm-sweep",
+  "data": {"dataset": "synthetic",
+           "synthetic": {"train": 128, "test": 64, "classes": 4, "height": 4, "width": 4}},
+  "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 16}, {"type": "norm"},
+                       {"type": "relu"}, {"type": "dense", "units": 4}]},
+  "variants": {"plain": {"norm": "none"}, "batchnorm": {"norm": "batch"}},
+  "train": {"epochs": 2, "batch_size": 32, "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.9}},
+  "sweep": {"train.optimizer.lr": [0.05, 0.2]},
+  "seeds": [1, 2],
+  "metrics": {"target_accuracy": 0.5, "log_every_steps": 2}
+})";
+
+// Everything that explains a failed cluster run: the daemons' logs and the jobs' logs.
+std::string cluster_logs(const fs::path& state, const fs::path& run_dir) {
+  std::string text;
+  for (const fs::path& dir : {state / "log", run_dir / "slurm"}) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.size() < 4 ||
+          (name.substr(name.size() - 4) != ".log" && name.substr(name.size() - 4) != ".out" &&
+           name.substr(name.size() - 4) != ".err"))
+        continue;
+      text += "----- " + entry.path().string() + " -----\n" + read_file(entry.path());
+    }
+  }
+  return text;
+}
+
+std::vector<int> recorded_pids(const fs::path& state) {
+  std::vector<int> pids;
+  std::istringstream in(read_file(state / "pids"));
+  std::string name;
+  int pid;
+  while (in >> name >> pid) pids.push_back(pid);
+  return pids;
+}
+
+// A live process (not one that has exited and waits to be reaped).
+bool process_runs(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(stat, text)) return false;
+  const auto close = text.rfind(')');
+  return close != std::string::npos && close + 2 < text.size() && text[close + 2] != 'Z';
+}
+
+// Stops the cluster's daemons by their recorded PIDs however the test ends.
+struct ClusterGuard {
+  fs::path state;
+  bool started = false;
+  CommandResult stop() {
+    started = false;
+    return run_command("bash " + kClusterScript + " stop " + experiment::shell_quote(state.string()));
+  }
+  ~ClusterGuard() {
+    if (started) stop();
+  }
+};
+
+// trials.csv without the columns that measure time, which differ between any two runs.
+std::vector<std::vector<std::string>> comparable_rows(const experiment::CsvTable& table) {
+  std::vector<std::string> columns;
+  for (const auto& c : table.header())
+    if (c != "seconds" && c != "seconds_per_epoch" && c != "samples_per_s") columns.push_back(c);
+  std::vector<std::vector<std::string>> rows{columns};
+  for (std::size_t r = 0; r < table.size(); ++r) {
+    std::vector<std::string> row;
+    for (const auto& c : columns) row.push_back(table.text(r, c));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("slurm/the command writes both scripts with absolute paths", "[slurm]") {
+  test::TempDir root;
+  write_file(root.path() / "sweep.json", kSweepConfig);
+  // A relative config, no --out and more shards than trials: paths become absolute, shards are capped.
+  CommandResult r =
+      run_command("cd " + experiment::shell_quote(root.path().string()) + " && " + BNLAB_BINARY +
+                  " slurm sweep.json --shards 20 --partition debug --extra '--qos=short --mem 1G'");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const fs::path logs = root.path() / "runs" / "slurm-sweep" / "slurm";
+  const std::string array = read_file(logs / "array.sbatch");
+  CHECK(has_line(array, "#SBATCH --array=0-7"));
+  CHECK(has_line(array, "#SBATCH --chdir=" + root.path().string()));
+  CHECK(has_line(array, "#SBATCH --partition=debug"));
+  CHECK(has_line(array, "#SBATCH --qos=short"));
+  CHECK(has_line(array, "#SBATCH --mem 1G"));
+  CHECK_THAT(array, Catch::Contains("run " + experiment::shell_quote((root.path() / "sweep.json").string())));
+  CHECK_THAT(array, Catch::Contains("--out " +
+                                    experiment::shell_quote((root.path() / "runs/slurm-sweep").string())));
+  CHECK_THAT(read_file(logs / "merge.sbatch"), Catch::Contains("--shards 8"));
+  CHECK((fs::status(logs / "array.sbatch").permissions() & fs::perms::owner_exec) != fs::perms::none);
+  CHECK_THAT(r.output, Catch::Contains("sbatch --dependency=afterany:"));
+  CHECK_THAT(r.output, Catch::Contains("using 8"));
+}
+
+TEST_CASE("slurm/--submit without sbatch is a clear error", "[slurm]") {
+  test::TempDir root;
+  write_file(root.path() / "sweep.json", kSweepConfig);
+  CommandResult r =
+      run_command("cd " + experiment::shell_quote(root.path().string()) + " && PATH=" + root.path().string() +
+                  " " + BNLAB_BINARY + " slurm sweep.json --submit");
+  CHECK(r.status == 2);
+  CHECK_THAT(r.output, Catch::Contains("sbatch, which is not on PATH"));
+  // The scripts are written anyway, to be submitted from a machine that has Slurm.
+  CHECK(fs::exists(root.path() / "runs" / "slurm-sweep" / "slurm" / "array.sbatch"));
+}
+
+TEST_CASE("slurm/a sweep run as a 3-task array on a local cluster matches the local run",
+          "[slurm][cluster]") {
+  test::TempDir root;
+  const fs::path config = root.path() / "sweep.json";
+  write_file(config, kSweepConfig);
+  const std::string bnlab = BNLAB_BINARY;
+  const fs::path local_dir = root.path() / "local", cluster_dir = root.path() / "cluster-run";
+
+  {  // The reference: the same sweep in one process, with the thread count the array tasks get.
+    CommandResult local = run_command("cd " + experiment::shell_quote(root.path().string()) + " && " + bnlab +
+                                      " run " + config.string() + " --threads 1 --out " + local_dir.string());
+    INFO("bnlab run:\n" << local.output);
+    REQUIRE(local.status == 0);
+  }
+
+  ClusterGuard cluster{root.path() / "cluster-state"};
+  const std::string env = "LOCAL_SLURM_PORT=" + kClusterPort + " LOCAL_SLURM_CPUS=3 ";
+  CommandResult start = run_command(env + "bash " + kClusterScript + " start " + cluster.state.string());
+  cluster.started = fs::exists(cluster.state / "pids");
+  INFO("local_cluster.sh start:\n" << start.output);
+  // No silent skip: a cluster that cannot start fails the test with the daemons' logs (printed above).
+  REQUIRE(start.status == 0);
+  const std::vector<int> pids = recorded_pids(cluster.state);
+  REQUIRE(pids.size() == 3);
+
+  const std::string slurm_conf = "SLURM_CONF=" + (cluster.state / "slurm.conf").string() + " ";
+  CommandResult submitted =
+      run_command("cd " + experiment::shell_quote(root.path().string()) + " && " + slurm_conf +
+                  "timeout 120 " + bnlab + " slurm " + config.string() + " --shards 3 --out " +
+                  cluster_dir.string() + " --time 5 --submit --wait");
+  INFO("bnlab slurm --submit --wait:\n" << submitted.output);
+  INFO("logs:\n" << cluster_logs(cluster.state, cluster_dir));
+  REQUIRE(submitted.status == 0);
+  CHECK_THAT(submitted.output, Catch::Contains("submitted array job"));
+  CHECK_THAT(submitted.output, Catch::Contains("submitted merge job"));
+
+  // One log per array task, and the merge job's summary.
+  std::size_t task_logs = 0;
+  std::string merge_log;
+  for (const auto& entry : fs::directory_iterator(cluster_dir / "slurm")) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("array-", 0) == 0 && name.size() > 4 && name.substr(name.size() - 4) == ".out")
+      ++task_logs;
+    if (name.rfind("merge-", 0) == 0 && name.size() > 4 && name.substr(name.size() - 4) == ".out")
+      merge_log = read_file(entry.path());
+  }
+  CHECK(task_logs == 3);
+  CHECK_THAT(merge_log, Catch::Contains("8 planned trials: 8 done"));
+  CHECK(fs::exists(cluster_dir / "report.md"));
+
+  const auto expected = comparable_rows(experiment::read_csv((local_dir / "trials.csv").string()));
+  const auto merged = comparable_rows(experiment::read_csv((cluster_dir / "trials.csv").string()));
+  REQUIRE(expected.size() == 9);  // header and 8 trials
+  CHECK(merged == expected);
+
+  // The daemons stop by their PIDs.
+  CommandResult stopped = cluster.stop();
+  INFO("local_cluster.sh stop:\n" << stopped.output);
+  CHECK(stopped.status == 0);
+  for (int pid : pids) CHECK_FALSE(process_runs(pid));
 }

@@ -5,12 +5,17 @@
 #include <cstring>
 #include <sstream>
 
+#include <xtensor/xmath.hpp>
+
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "nn/batch_norm.hpp"
 #include "nn/conv2d.hpp"
 #include "nn/dense.hpp"
+#include "nn/flatten.hpp"
 #include "nn/loss.hpp"
+#include "nn/max_pool2d.hpp"
 #include "nn/relu.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
@@ -38,6 +43,22 @@ nn::Sequential make_convnet() {
   m.emplace<nn::Conv2d>(2, 4, 3, 1, 1);
   m.emplace<nn::ReLU>();
   m.emplace<nn::Conv2d>(4, 3, 3);
+  return m;
+}
+
+// Conv → BatchNorm2d → ReLU → MaxPool → Flatten → Dense → BatchNorm1d → ReLU → Dense on 2×6×6 images:
+// every kind of tensor a checkpoint holds, running statistics and batch counters included.
+nn::Sequential make_cnn_with_bn() {
+  nn::Sequential m({2, 6, 6});
+  m.emplace<nn::Conv2d>(2, 4, 3, 1, 1);
+  m.emplace<nn::BatchNorm2d>(4);
+  m.emplace<nn::ReLU>();
+  m.emplace<nn::MaxPool2d>(2);
+  m.emplace<nn::Flatten>();
+  m.emplace<nn::Dense>(4 * 3 * 3, 5);
+  m.emplace<nn::BatchNorm1d>(5);
+  m.emplace<nn::ReLU>();
+  m.emplace<nn::Dense>(5, 3);
   return m;
 }
 
@@ -99,6 +120,9 @@ void check_round_trip(nn::Sequential (*make)(), const Shape& input_shape) {
   }
   auto ba = a.buffers(), bb = b.buffers();
   REQUIRE(ba.size() == bb.size());
+  // Training moved the running statistics, so matching buffers were really loaded, not left at their init.
+  for (auto& buf : ba)
+    if (buf.name.find("running_mean") != std::string::npos) CHECK(xt::amax(xt::abs(*buf.value))() > 0.0f);
   for (std::size_t k = 0; k < ba.size(); ++k) {
     CAPTURE(ba[k].name);
     CHECK(bit_identical(*ba[k].value, *bb[k].value));
@@ -132,6 +156,9 @@ TEST_CASE("checkpoint/round trip is bit-identical", "[checkpoint]") {
   }
   SECTION("conv") {
     check_round_trip(make_convnet, {3, 2, 5, 5});
+  }
+  SECTION("conv, batch norm, pooling and dense") {
+    check_round_trip(make_cnn_with_bn, {4, 2, 6, 6});
   }
 }
 
@@ -190,6 +217,15 @@ TEST_CASE("checkpoint/mismatched model names the tensor and shapes", "[checkpoin
   nn::Sequential longer = make_mlp(5);
   longer.emplace<nn::ReLU>();
   CHECK_THROWS_WITH(load(bytes, longer, nullptr), Catch::Contains("layers"));
+
+  // Batch-norm parameters and buffers are checked like any other tensor.
+  nn::Sequential with_affine = make_cnn_with_bn();
+  with_affine.initialize(rng);
+  nn::Sequential without_affine({2, 6, 6});
+  without_affine.emplace<nn::Conv2d>(2, 4, 3, 1, 1);
+  without_affine.emplace<nn::BatchNorm2d>(4, nn::BatchNormOptions{1e-5, 0.1, false, true});
+  CHECK_THROWS_WITH(load(save(with_affine, nullptr), without_affine, nullptr),
+                    Catch::Contains("1.batchnorm2d"));
 
   // A different architecture altogether.
   nn::Sequential conv = make_convnet();

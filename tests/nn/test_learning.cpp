@@ -5,8 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include "core/rng.hpp"
+#include "nn/conv2d.hpp"
 #include "nn/dense.hpp"
+#include "nn/flatten.hpp"
 #include "nn/loss.hpp"
+#include "nn/max_pool2d.hpp"
 #include "nn/relu.hpp"
 #include "nn/sequential.hpp"
 #include "optim/sgd.hpp"
@@ -95,5 +98,21 @@ TEST_CASE("learning/MLP learns noisy class prototypes", "[learning]") {
 
   const double accuracy = train_and_evaluate(model, problem, {32, 32}, 300, 0.05);
   INFO("MLP test accuracy " << accuracy);
+  CHECK(accuracy >= 0.95);
+}
+
+TEST_CASE("learning/CNN learns noisy image prototypes", "[learning]") {
+  // 1×8×8 images: each class a fixed random picture, seen at a random contrast under pixel noise.
+  PrototypeProblem problem(10, 64, 1.0f, 77);
+  nn::Sequential model({1, 8, 8});
+  model.emplace<nn::Conv2d>(1, 16, 3, 1, 1);
+  model.emplace<nn::ReLU>();
+  model.emplace<nn::MaxPool2d>(2);
+  model.emplace<nn::Flatten>();
+  model.emplace<nn::Dense>(16 * 4 * 4, 10);
+  core::Rng init(2);
+  model.initialize(init);
+  const double accuracy = train_and_evaluate(model, problem, {32, 1, 8, 8}, 300, 0.05);
+  INFO("CNN test accuracy " << accuracy);
   CHECK(accuracy >= 0.95);
 }
