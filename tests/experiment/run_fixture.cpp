@@ -279,19 +279,6 @@ void RunFixture::write() const {
   if (write_trials_csv) write_file(dir / "trials.csv", csv);
 }
 
-TempDir::TempDir(const std::string& stem) {
-  static std::atomic<int> counter{0};
-  path_ = fs::temp_directory_path() /
-          ("bnlab_" + stem + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  fs::remove_all(path_);
-  fs::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;  // best effort: a leftover temp dir must not fail a test
-  fs::remove_all(path_, ec);
-}
-
 RunFixture bn_vs_dropout_fixture(const fs::path& dir) {
   RunFixture run;
   run.dir = dir;

@@ -2,6 +2,8 @@
 // tests.
 #pragma once
 
+#include "support/temp_dir.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -43,19 +45,6 @@ struct RunFixture {
   std::vector<FixtureTrial> trials;
 
   void write() const;
-};
-
-// A new empty directory under the system temp dir, unique per call, removed with the object.
-class TempDir {
- public:
-  explicit TempDir(const std::string& stem);
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
 };
 
 // The four variants of the seed article (plain, batchnorm, dropout 0.5, bn+dropout 0.2) over lr
