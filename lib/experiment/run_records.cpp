@@ -127,35 +127,39 @@ void read_layer_steps(TrialRecord& t, const fs::path& path) {
   }
 }
 
-// Fills every result trials.csv did not provide from the epochs.csv rows.
+// Fills every result the runner's summary did not provide from the epochs.csv rows, with the runner's
+// definitions (docs/outputs.md): an epoch is complete once it has a test row (a diverged partial epoch has
+// only a train row); best accuracy includes epoch 0; seconds per epoch sum the epoch's rows.
 void derive_from_epochs(TrialRecord& t) {
-  const EpochRow* last[4] = {nullptr, nullptr, nullptr, nullptr};  // train, test, probe train, probe eval
-  const char* splits[4] = {"train", "test", "probe_train_mode", "probe_eval_mode"};
-  std::optional<double> best_trained, best_any;
-  double seconds_sum = 0, samples_sum = 0;
-  int seconds_n = 0, samples_n = 0;
+  long last_complete = 0;
+  std::optional<double> best;
+  for (const EpochRow& row : t.epochs)
+    if (row.split == "test") {
+      last_complete = std::max(last_complete, row.epoch);
+      if (row.acc) best = std::max(best.value_or(*row.acc), *row.acc);
+    }
+  std::map<long, double> seconds;  // complete epoch ≥ 1 → wall time of all its rows
+  double samples_sum = 0;
+  int samples_n = 0;
   for (const EpochRow& row : t.epochs) {
-    for (int s = 0; s < 4; ++s)
-      if (row.split == splits[s] && (!last[s] || row.epoch >= last[s]->epoch)) last[s] = &row;
-    if (row.split == "test" && row.acc) {
-      best_any = std::max(best_any.value_or(*row.acc), *row.acc);
-      // Epoch 0 is the untrained net: the best accuracy is over trained epochs when there are any.
-      if (row.epoch >= 1) best_trained = std::max(best_trained.value_or(*row.acc), *row.acc);
-    }
-    if (row.split == "train") {
-      if (row.seconds) seconds_sum += *row.seconds, ++seconds_n;
-      if (row.samples_per_s) samples_sum += *row.samples_per_s, ++samples_n;
-    }
+    if (row.epoch < 1 || row.epoch > last_complete) continue;
+    if (row.seconds) seconds[row.epoch] += *row.seconds;
+    if (row.split == "train" && row.samples_per_s) samples_sum += *row.samples_per_s, ++samples_n;
+    if (row.epoch != last_complete) continue;
+    if (row.split == "test" && !t.final_test_acc) t.final_test_acc = row.acc;
+    if (row.split == "test" && !t.final_test_loss) t.final_test_loss = row.loss;
+    if (row.split == "train" && !t.final_train_acc) t.final_train_acc = row.acc;
+    if (row.split == "train" && !t.final_train_loss) t.final_train_loss = row.loss;
+    if (row.split == "probe_train_mode" && !t.probe_train_mode_acc) t.probe_train_mode_acc = row.acc;
+    if (row.split == "probe_eval_mode" && !t.probe_eval_mode_acc) t.probe_eval_mode_acc = row.acc;
   }
-  if (!t.best_test_acc) t.best_test_acc = best_trained ? best_trained : best_any;
-  if (last[1] && !t.final_test_acc) t.final_test_acc = last[1]->acc;
-  if (last[1] && !t.final_test_loss) t.final_test_loss = last[1]->loss;
-  if (last[0] && !t.final_train_acc) t.final_train_acc = last[0]->acc;
-  if (last[0] && !t.final_train_loss) t.final_train_loss = last[0]->loss;
-  if (last[2] && !t.probe_train_mode_acc) t.probe_train_mode_acc = last[2]->acc;
-  if (last[3] && !t.probe_eval_mode_acc) t.probe_eval_mode_acc = last[3]->acc;
-  if (!t.epochs_run) t.epochs_run = last[0] ? last[0]->epoch : 0;
-  if (!t.seconds_per_epoch && seconds_n) t.seconds_per_epoch = seconds_sum / seconds_n;
+  if (!t.best_test_acc) t.best_test_acc = best;
+  if (!t.epochs_run) t.epochs_run = last_complete;
+  if (!t.seconds_per_epoch && !seconds.empty()) {
+    double sum = 0;
+    for (const auto& [epoch, s] : seconds) sum += s;
+    t.seconds_per_epoch = sum / seconds.size();
+  }
   if (!t.samples_per_s && samples_n) t.samples_per_s = samples_sum / samples_n;
 }
 

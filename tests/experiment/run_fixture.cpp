@@ -145,6 +145,8 @@ void write_trial_folder(const FixtureTrial& t, const RunFixture& run) {
       for (long s = (e - 1) * t.steps_per_epoch + 5; s <= e * t.steps_per_epoch; s += 5)
         steps += row({std::to_string(s), std::to_string(e), num(1.0 - train), num(train), num(t.lr)});
   }
+  // A diverged trial's partial epoch has a train row only, its loss showing the blow-up.
+  if (t.status == "diverged") epochs += row({"1", "train", "inf", "0.1", num(t.lr), "0.2", "1000", "inf"});
   write_file(dir / "epochs.csv", epochs);
   write_file(dir / "layers.csv", layers);
   write_file(dir / "steps.csv", steps);
@@ -182,7 +184,7 @@ std::vector<std::string> summary_cells(const FixtureTrial& t, const RunFixture& 
           c[11] = std::to_string(e * t.steps_per_epoch);
           break;
         }
-    c[14] = "2";
+    c[14] = "2.7";  // train 2 + test 0.5 + probes 0.1 + 0.1
     c[15] = "1000";
   }
   if (t.status == "diverged") c[12] = std::to_string(t.diverged_at_step);
