@@ -13,7 +13,9 @@ namespace bnlab {
 using Tensor = xt::xarray<float, xt::layout_type::row_major>;
 using Shape = std::vector<std::size_t>;
 
-inline Shape shape_of(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end()); }
+inline Shape shape_of(const Tensor& t) {
+  return Shape(t.shape().begin(), t.shape().end());
+}
 
 inline std::size_t element_count(const Shape& s) {
   std::size_t n = 1;

@@ -13,7 +13,8 @@ Shape with_batch(std::size_t n, const Shape& sample) {
 }
 }  // namespace
 
-Sequential::Sequential(Shape sample_shape) : sample_shape_(sample_shape), output_sample_shape_(sample_shape) {}
+Sequential::Sequential(Shape sample_shape)
+    : sample_shape_(sample_shape), output_sample_shape_(sample_shape) {}
 
 Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
   // A batch of 2 stands in for any batch: batch-size limits are checked at forward time.
@@ -22,7 +23,8 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
     out = layer->output_shape(with_batch(2, output_sample_shape_));
   } catch (const Error& e) {
     throw ShapeError("layer " + std::to_string(layers_.size()) + " (" + layer->type() +
-                     ") cannot take input of per-sample shape " + to_string(output_sample_shape_) + ": " + e.what());
+                     ") cannot take input of per-sample shape " + to_string(output_sample_shape_) + ": " +
+                     e.what());
   }
   output_sample_shape_ = Shape(out.begin() + 1, out.end());
   sample_shapes_out_.push_back(output_sample_shape_);
@@ -32,7 +34,8 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
 }
 
 const Tensor& Sequential::forward(const Tensor& x) {
-  if (x.dimension() != sample_shape_.size() + 1 || !std::equal(sample_shape_.begin(), sample_shape_.end(), x.shape().begin() + 1))
+  if (x.dimension() != sample_shape_.size() + 1 ||
+      !std::equal(sample_shape_.begin(), sample_shape_.end(), x.shape().begin() + 1))
     throw ShapeError("model expects input of per-sample shape " + to_string(sample_shape_) + ", got " +
                      to_string(shape_of(x)));
   const Tensor* h = &x;
@@ -87,12 +90,15 @@ std::size_t Sequential::parameter_count() {
   return n;
 }
 
-std::string Sequential::layer_name(std::size_t i) const { return std::to_string(i) + "." + layers_.at(i)->type(); }
+std::string Sequential::layer_name(std::size_t i) const {
+  return std::to_string(i) + "." + layers_.at(i)->type();
+}
 
 nlohmann::json Sequential::describe() const {
   nlohmann::json out = nlohmann::json::array();
   for (std::size_t i = 0; i < layers_.size(); ++i)
-    out.push_back({{"name", layer_name(i)}, {"layer", layers_[i]->describe()}, {"output", sample_shapes_out_[i]}});
+    out.push_back(
+        {{"name", layer_name(i)}, {"layer", layers_[i]->describe()}, {"output", sample_shapes_out_[i]}});
   return out;
 }
 
