@@ -243,7 +243,8 @@ Claim combined(const Context& ctx, Claim c, const VariantSummary& bn_drop, const
       short_number(bn_drop.dropout) + ") " + acc_text(gd->final_test_acc) + " at " +
       setting_text(gd->setting) + "; " + bn.name + " " + acc_text(gb->final_test_acc) + " at " +
       setting_text(gb->setting) +
-      ". BN eval gap (probe accuracy in train mode − eval mode; variance shift shows as a larger gap): " +
+      ". Probe accuracy in train mode − eval mode (the BN eval gap; train mode also applies dropout, which "
+      "pulls it down): " +
       bn_drop.name + " " + stat_text(gd->bn_eval_gap, 100, 2, " pp") + ", " + bn.name + " " +
       stat_text(gb->bn_eval_gap, 100, 2, " pp") + ".";
   return c;

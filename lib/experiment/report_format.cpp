@@ -149,7 +149,8 @@ std::string render_markdown(const Report& rep) {
         "(reached/finished in brackets). Gaps: final train − test accuracy (train accuracy is measured in "
         "train "
         "mode, with dropout active), test − train loss, and probe accuracy in train mode − eval mode (the BN "
-        "eval gap). * marks each variant's best setting.\n\n";
+        "eval gap; train mode also applies dropout, which pulls it down). * marks each variant's best "
+        "setting.\n\n";
   std::vector<std::string> header = {"variant"};
   for (const std::string& k : rep.swept_keys) header.push_back(short_key(k));
   bool lr_column = !lr_is_swept(rep);

@@ -228,7 +228,6 @@ void apply_summary(TrialRecord& t, const json& s) {
   t.logged_epochs_to_target = num("epochs_to_target");
   t.logged_steps_to_target = num("steps_to_target");
   t.train_samples = num("train_samples");
-  t.has_summary = true;
 }
 
 // The same fields from a trials.csv row (cells are text; an empty cell is "not reached / not applicable").

@@ -40,7 +40,6 @@ struct TrialRecord {
   std::optional<double> probe_train_mode_acc, probe_eval_mode_acc, seconds_per_epoch, samples_per_s;
   // trials.csv's own values, measured against the trial config's target accuracy.
   std::optional<double> logged_epochs_to_target, logged_steps_to_target, train_samples;
-  bool has_summary = false;  // the runner's own summary (summary.json or a trials.csv row) was found
 
   std::vector<EpochRow> epochs;             // epochs.csv, in file order (empty when absent)
   std::map<long, long> steps_at_epoch_end;  // layers.csv: epoch → optimizer steps taken by then
