@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "commands/registry.hpp"
+#include "core/blas_kernels.hpp"
 #include "core/error.hpp"
 
 namespace bnlab::app {
@@ -16,6 +17,7 @@ std::vector<Command>& commands() {
 }  // namespace bnlab::app
 
 int main(int argc, char** argv) {
+  bnlab::core::prefer_avx512_blas_kernels(argv);
   using namespace bnlab::app;
   CLI::App app{"bnlab: measure what Batch Normalization does to training"};
   app.set_version_flag("--version", std::string("bnlab ") + BNLAB_VERSION + " (" + BNLAB_GIT_REVISION + ")");

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "commands/registry.hpp"
+#include "core/blas_kernels.hpp"
 #include "core/error.hpp"
 #include "experiment/bench.hpp"
 
@@ -18,6 +19,7 @@ struct BenchArgs {
 };
 
 void print_header() {
+  std::printf("OpenBLAS kernels: %s (OPENBLAS_CORETYPE overrides)\n", core::blas_core_name().c_str());
   std::printf("%-10s %-6s %-7s %6s %7s %14s %10s %14s %10s %9s\n", "model", "norm", "dropout", "batch",
               "threads", "train samp/s", "train GF/s", "infer samp/s", "infer GF/s", "peak MB");
 }

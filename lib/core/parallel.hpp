@@ -1,4 +1,4 @@
-// bnlab's own thread pool: parallel_for over a range, with OpenBLAS kept at one thread inside it.
+// bnlab's own thread pool: parallel_for over a range; OpenBLAS always runs single-threaded inside it.
 #pragma once
 
 #include <cstddef>
@@ -6,9 +6,9 @@
 
 namespace bnlab::core {
 
-// Threads for bnlab's loops and for BLAS calls made outside parallel regions. 1 (the default) starts no
-// threads at all. Inside parallel_for every worker calls BLAS single-threaded, so the two pools never
-// oversubscribe the cores.
+// Threads of bnlab's pool. 1 (the default) starts no threads at all. Also sets OpenBLAS to one thread for
+// good: layers split their large GEMMs over this pool, each worker calling BLAS single-threaded, so two
+// pools never fight over the cores. Workers spin briefly between tasks before sleeping.
 void set_threads(int n);
 int threads();
 

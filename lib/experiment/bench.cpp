@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "core/blas.hpp"
+#include "core/blas_kernels.hpp"
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
@@ -129,6 +130,7 @@ BenchResult run_bench(const BenchCase& c, const BenchOptions& options) {
       resolve_layers(bench_model_layers(c.model), fill, normalize_init(json("pytorch"), "model.init"));
   const Shape sample = bench_model_input(c.model);
   nn::Sequential model = build_model(resolved, sample);
+  model.set_input_grad_needed(false);  // as the trainer does
   core::Rng rng(options.seed);
   model.initialize(rng);
 
@@ -181,6 +183,7 @@ BenchResult run_bench(const BenchCase& c, const BenchOptions& options) {
   result.train_gflops = result.train_samples_per_s * 3.0 * 2.0 * result.forward_macs_per_sample * 1e-9;
   result.infer_gflops = result.infer_samples_per_s * 2.0 * result.forward_macs_per_sample * 1e-9;
   result.peak_rss_mb = peak_rss_mb();
+  result.blas_core = core::blas_core_name();
   return result;
 }
 
@@ -195,7 +198,8 @@ json to_json(const BenchResult& r) {
           {"train_gflops", r.train_gflops},
           {"infer_gflops", r.infer_gflops},
           {"forward_macs_per_sample", r.forward_macs_per_sample},
-          {"peak_rss_mb", r.peak_rss_mb}};
+          {"peak_rss_mb", r.peak_rss_mb},
+          {"blas_core", r.blas_core}};
 }
 
 }  // namespace bnlab::experiment

@@ -22,7 +22,7 @@ struct BenchOptions {
   int threads = 1;
   int rounds = 5;        // timed rounds; the median is reported
   int steps = 10;        // training steps (and eval forwards) per round
-  int warmup_steps = 2;  // untimed steps first, so buffers are allocated and caches warm
+  int warmup_steps = 5;  // untimed steps first, so buffers are allocated and caches (and PyTorch's JIT) warm
   std::uint64_t seed = 1;
 };
 
@@ -34,6 +34,7 @@ struct BenchResult {
   double train_gflops = 0.0, infer_gflops = 0.0;                // achieved, from the median rates
   double forward_macs_per_sample = 0.0;                         // multiply-accumulates of one forward pass
   double peak_rss_mb = 0.0;  // of the whole process so far (getrusage ru_maxrss)
+  std::string blas_core;     // OpenBLAS kernel family in use, e.g. "SkylakeX"
 };
 
 // Names accepted by bench_cases and the layer lists they stand for.

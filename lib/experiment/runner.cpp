@@ -15,8 +15,8 @@
 #include <cstring>
 #include <iostream>
 
-#include "core/blas.hpp"
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 #include "experiment/data_cache.hpp"
 #include "experiment/run_log.hpp"
 #include "experiment/trainer.hpp"
@@ -226,7 +226,7 @@ void SweepRun::run_forked(const std::vector<const TrialSpec*>& trials) {
         if (::getppid() != parent) ::_exit(1);
         ::close(fds[0]);
         for (const auto& c : running) ::close(c.fd);
-        core::set_blas_threads(threads_per_job_);
+        core::set_threads(threads_per_job_);
         PipeProgress progress(fds[1]);
         run_logged(*trial, &progress);
         ::close(fds[1]);
@@ -324,10 +324,10 @@ RunResult SweepRun::run() {
     console_->begin(ids, result_.skipped, options_.out_dir.string(), jobs, threads_per_job_);
   }
   if (jobs == 1) {
-    const int previous = core::blas_threads();
-    core::set_blas_threads(threads_per_job_);
+    const int previous = core::threads();
+    core::set_threads(threads_per_job_);
     run_in_process(to_run);
-    core::set_blas_threads(previous);
+    core::set_threads(previous);
   } else {
     run_forked(to_run);
   }

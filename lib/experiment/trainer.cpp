@@ -54,7 +54,9 @@ class TrialRun {
         observer_(observer),
         start_(Clock::now()),
         data_(load_data_cached(spec.data)),
-        model_(build_model(spec.layers, spec.input)) {}
+        model_(build_model(spec.layers, spec.input)) {
+    model_.set_input_grad_needed(false);  // training never reads dL/d(image)
+  }
 
   TrialSummary run();
 

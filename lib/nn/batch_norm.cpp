@@ -3,27 +3,34 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 #include "nn/lane_sum.hpp"
 
 namespace bnlab::nn {
 
 namespace {
 
-// The passes below walk [N, C, P] in memory order. For dense input (P = 1) the inner loop runs across
-// channels (per-channel arrays, vectorizable); otherwise along each contiguous run of P values.
+// The passes below walk [N, C, P] in memory order over a range of channels [c0, c1). For dense input
+// (P = 1) the inner loop runs across channels (per-channel arrays, vectorizable); otherwise along each
+// contiguous run of P values. Every channel's sums are taken in the same order whatever the range, so
+// splitting channels over threads gives bit-identical results.
+struct Channels {
+  std::size_t batch, channels, positions, c0, c1;
+};
 
 // sums[c] += Σ term(index, c) over the channel's N·P values.
 template <class Term>
-void channel_sums(std::size_t batch, std::size_t channels, std::size_t positions, double* sums, Term term) {
-  for (std::size_t n = 0; n < batch; ++n) {
-    if (positions == 1) {
-      for (std::size_t c = 0; c < channels; ++c) sums[c] += term(n * channels + c, c);
+void channel_sums(const Channels& r, double* sums, Term term) {
+  for (std::size_t n = 0; n < r.batch; ++n) {
+    if (r.positions == 1) {
+      for (std::size_t c = r.c0; c < r.c1; ++c) sums[c] += term(n * r.channels + c, c);
     } else {
-      for (std::size_t c = 0; c < channels; ++c) {
-        const std::size_t at = (n * channels + c) * positions;
-        sums[c] += lane_sum(positions, [&](std::size_t p) { return term(at + p, c); });
+      for (std::size_t c = r.c0; c < r.c1; ++c) {
+        const std::size_t at = (n * r.channels + c) * r.positions;
+        sums[c] += lane_sum(r.positions, [&](std::size_t p) { return term(at + p, c); });
       }
     }
   }
@@ -31,38 +38,57 @@ void channel_sums(std::size_t batch, std::size_t channels, std::size_t positions
 
 // Two per-channel sums in one pass over memory.
 template <class TermA, class TermB>
-void channel_sums2(std::size_t batch, std::size_t channels, std::size_t positions, double* sums_a,
-                   double* sums_b, TermA term_a, TermB term_b) {
-  for (std::size_t n = 0; n < batch; ++n) {
-    if (positions == 1) {
-      for (std::size_t c = 0; c < channels; ++c) {
-        sums_a[c] += term_a(n * channels + c, c);
-        sums_b[c] += term_b(n * channels + c, c);
+void channel_sums2(const Channels& r, double* sums_a, double* sums_b, TermA term_a, TermB term_b) {
+  for (std::size_t n = 0; n < r.batch; ++n) {
+    if (r.positions == 1) {
+      for (std::size_t c = r.c0; c < r.c1; ++c) {
+        sums_a[c] += term_a(n * r.channels + c, c);
+        sums_b[c] += term_b(n * r.channels + c, c);
       }
     } else {
-      for (std::size_t c = 0; c < channels; ++c) {
-        const std::size_t at = (n * channels + c) * positions;
+      for (std::size_t c = r.c0; c < r.c1; ++c) {
+        const std::size_t at = (n * r.channels + c) * r.positions;
         lane_sum2(
-            positions, [&](std::size_t p) { return term_a(at + p, c); },
+            r.positions, [&](std::size_t p) { return term_a(at + p, c); },
             [&](std::size_t p) { return term_b(at + p, c); }, sums_a[c], sums_b[c]);
       }
     }
   }
 }
 
-// apply(index, c) for every element.
+// apply(index, c) for every element of the channels.
 template <class Apply>
-void for_each_element(std::size_t batch, std::size_t channels, std::size_t positions, Apply apply) {
-  for (std::size_t n = 0; n < batch; ++n) {
-    if (positions == 1) {
-      for (std::size_t c = 0; c < channels; ++c) apply(n * channels + c, c);
+void for_each_element(const Channels& r, Apply apply) {
+  for (std::size_t n = 0; n < r.batch; ++n) {
+    if (r.positions == 1) {
+      for (std::size_t c = r.c0; c < r.c1; ++c) apply(n * r.channels + c, c);
     } else {
-      for (std::size_t c = 0; c < channels; ++c) {
-        const std::size_t at = (n * channels + c) * positions;
-        for (std::size_t p = 0; p < positions; ++p) apply(at + p, c);
+      for (std::size_t c = r.c0; c < r.c1; ++c) {
+        const std::size_t at = (n * r.channels + c) * r.positions;
+        for (std::size_t p = 0; p < r.positions; ++p) apply(at + p, c);
       }
     }
   }
+}
+
+// Channels are independent: large inputs split them over the pool, small ones stay on this thread.
+void for_channel_ranges(std::size_t batch, std::size_t channels, std::size_t positions,
+                        const std::function<void(const Channels&)>& body) {
+  constexpr std::size_t kParallelElements = 1 << 15;
+  if (batch * channels * positions < kParallelElements) {
+    body({batch, channels, positions, 0, channels});
+    return;
+  }
+  // With one thread parallel_for runs the whole range inline, channel by channel as below.
+  core::parallel_for(channels, [&](std::size_t c0, std::size_t c1, int) {
+    if (positions == 1) {
+      body({batch, channels, positions, c0, c1});
+      return;
+    }
+    // One channel at a time: its N·P values (a few hundred KB for a conv layer) stay in this core's cache
+    // from the first pass to the last, instead of every pass streaming the whole tensor from memory.
+    for (std::size_t c = c0; c < c1; ++c) body({batch, channels, positions, c, c + 1});
+  });
 }
 
 }  // namespace
@@ -126,61 +152,60 @@ const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
   const std::size_t count = batch * positions;  // values per channel
   const float* in = x.data();
   used_batch_stats_ = mode == Mode::Train || !options_.track_running_stats;
-
-  if (used_batch_stats_) {
-    if (count < 2)
-      throw ShapeError(type() +
-                       " needs more than one value per channel to compute batch statistics, got input " +
-                       to_string(shape) + " (N·H·W = " + std::to_string(count) +
-                       "); use a batch size of at least 2, or drop_last so no batch of one remains");
-    // Two passes (mean, then squared deviations) stay accurate when |mean| ≫ σ.
-    double* batch_mean = sum_a_.data();
-    std::fill(sum_a_.begin(), sum_a_.end(), 0.0);
-    channel_sums(batch, channels_, positions, batch_mean,
-                 [in](std::size_t i, std::size_t) { return double(in[i]); });
-    for (std::size_t c = 0; c < channels_; ++c) batch_mean[c] /= static_cast<double>(count);
-    std::fill(sum_b_.begin(), sum_b_.end(), 0.0);
-    channel_sums(batch, channels_, positions, sum_b_.data(), [in, batch_mean](std::size_t i, std::size_t c) {
-      const double d = in[i] - batch_mean[c];
-      return d * d;
-    });
-    const bool update = mode == Mode::Train && options_.track_running_stats;
-    double factor = 0.0;
-    if (update) {
-      num_batches_tracked.data()[0] += 1.0f;
-      factor = options_.momentum ? *options_.momentum : 1.0 / num_batches_tracked.data()[0];
-    }
-    for (std::size_t c = 0; c < channels_; ++c) {
-      const double mean = sum_a_[c], biased_var = sum_b_[c] / static_cast<double>(count);
-      mean_[c] = static_cast<float>(mean);
-      inv_std_[c] = static_cast<float>(1.0 / std::sqrt(biased_var + options_.eps));
-      if (update) {
-        const double unbiased_var = sum_b_[c] / static_cast<double>(count - 1);
-        float& rm = running_mean.data()[c];
-        float& rv = running_var.data()[c];
-        rm = static_cast<float>((1.0 - factor) * rm + factor * mean);
-        rv = static_cast<float>((1.0 - factor) * rv + factor * unbiased_var);
-      }
-    }
-  } else {
-    for (std::size_t c = 0; c < channels_; ++c) {
-      mean_[c] = running_mean.data()[c];
-      inv_std_[c] =
-          static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + options_.eps));
-    }
+  if (used_batch_stats_ && count < 2)
+    throw ShapeError(type() +
+                     " needs more than one value per channel to compute batch statistics, got input " +
+                     to_string(shape) + " (N·H·W = " + std::to_string(count) +
+                     "); use a batch size of at least 2, or drop_last so no batch of one remains");
+  const bool update = used_batch_stats_ && mode == Mode::Train && options_.track_running_stats;
+  double factor = 0.0;
+  if (update) {
+    num_batches_tracked.data()[0] += 1.0f;
+    factor = options_.momentum ? *options_.momentum : 1.0 / num_batches_tracked.data()[0];
   }
-
   ensure_shape(output_, shape);
   float* out = output_.data();
-  const float* gamma = options_.affine ? weight.data() : nullptr;
-  const float* beta = options_.affine ? bias.data() : nullptr;
-  for (std::size_t c = 0; c < channels_; ++c) {
-    scale_[c] = gamma ? gamma[c] * inv_std_[c] : inv_std_[c];
-    offset_[c] = beta ? beta[c] : 0.0f;
-  }
-  const float *m = mean_.data(), *scale = scale_.data(), *shift = offset_.data();
-  for_each_element(batch, channels_, positions,
-                   [=](std::size_t i, std::size_t c) { out[i] = (in[i] - m[c]) * scale[c] + shift[c]; });
+
+  for_channel_ranges(batch, channels_, positions, [&](const Channels& r) {
+    if (used_batch_stats_) {
+      // Two passes (mean, then squared deviations) stay accurate when |mean| ≫ σ.
+      double* batch_mean = sum_a_.data();
+      std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
+      channel_sums(r, batch_mean, [in](std::size_t i, std::size_t) { return double(in[i]); });
+      for (std::size_t c = r.c0; c < r.c1; ++c) batch_mean[c] /= static_cast<double>(count);
+      std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
+      channel_sums(r, sum_b_.data(), [in, batch_mean](std::size_t i, std::size_t c) {
+        const double d = in[i] - batch_mean[c];
+        return d * d;
+      });
+      for (std::size_t c = r.c0; c < r.c1; ++c) {
+        const double mean = sum_a_[c], biased_var = sum_b_[c] / static_cast<double>(count);
+        mean_[c] = static_cast<float>(mean);
+        inv_std_[c] = static_cast<float>(1.0 / std::sqrt(biased_var + options_.eps));
+        if (update) {
+          const double unbiased_var = sum_b_[c] / static_cast<double>(count - 1);
+          float& rm = running_mean.data()[c];
+          float& rv = running_var.data()[c];
+          rm = static_cast<float>((1.0 - factor) * rm + factor * mean);
+          rv = static_cast<float>((1.0 - factor) * rv + factor * unbiased_var);
+        }
+      }
+    } else {
+      for (std::size_t c = r.c0; c < r.c1; ++c) {
+        mean_[c] = running_mean.data()[c];
+        inv_std_[c] =
+            static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + options_.eps));
+      }
+    }
+    const float* gamma = options_.affine ? weight.data() : nullptr;
+    const float* beta = options_.affine ? bias.data() : nullptr;
+    for (std::size_t c = r.c0; c < r.c1; ++c) {
+      scale_[c] = gamma ? gamma[c] * inv_std_[c] : inv_std_[c];
+      offset_[c] = beta ? beta[c] : 0.0f;
+    }
+    const float *m = mean_.data(), *scale = scale_.data(), *shift = offset_.data();
+    for_each_element(r, [=](std::size_t i, std::size_t c) { out[i] = (in[i] - m[c]) * scale[c] + shift[c]; });
+  });
 
   input_ = &x;
   batch_ = batch;
@@ -197,37 +222,38 @@ const Tensor& BatchNorm::backward(const Tensor& dy) {
   const float* g = dy.data();
   const std::size_t batch = batch_, positions = positions_;
   const double count = static_cast<double>(batch * positions);
-
-  // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
-  std::fill(sum_a_.begin(), sum_a_.end(), 0.0);
-  std::fill(sum_b_.begin(), sum_b_.end(), 0.0);
-  const float* m = mean_.data();
-  channel_sums2(
-      batch, channels_, positions, sum_a_.data(), sum_b_.data(),
-      [g](std::size_t i, std::size_t) { return double(g[i]); },
-      [g, in, m](std::size_t i, std::size_t c) { return double(g[i]) * (in[i] - m[c]); });
-  if (options_.affine) {
-    for (std::size_t c = 0; c < channels_; ++c) {
-      weight_grad.data()[c] += static_cast<float>(sum_b_[c] * inv_std_[c]);  // Σ dy·x̂
-      bias_grad.data()[c] += static_cast<float>(sum_a_[c]);
-    }
-  }
-
-  // dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)), written per channel as scale·dy + slope·(x − μ) + offset.
-  // With running statistics μ and σ are constants, so dx = γ/σ · dy.
-  for (std::size_t c = 0; c < channels_; ++c) {
-    const double inv_std = inv_std_[c];
-    const double scale = (options_.affine ? weight.data()[c] : 1.0) * inv_std;
-    const double mean_dy = sum_a_[c] / count, mean_dy_xhat = sum_b_[c] * inv_std / count;
-    scale_[c] = static_cast<float>(scale);
-    slope_[c] = used_batch_stats_ ? static_cast<float>(-scale * inv_std * mean_dy_xhat) : 0.0f;
-    offset_[c] = used_batch_stats_ ? static_cast<float>(-scale * mean_dy) : 0.0f;
-  }
   ensure_shape(input_grad_, shape_of(dy));
   float* dx = input_grad_.data();
-  const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
-  for_each_element(batch, channels_, positions, [=](std::size_t i, std::size_t c) {
-    dx[i] = scale[c] * g[i] + slope[c] * (in[i] - m[c]) + offset[c];
+
+  for_channel_ranges(batch, channels_, positions, [&](const Channels& r) {
+    // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
+    std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
+    std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
+    const float* m = mean_.data();
+    channel_sums2(
+        r, sum_a_.data(), sum_b_.data(), [g](std::size_t i, std::size_t) { return double(g[i]); },
+        [g, in, m](std::size_t i, std::size_t c) { return double(g[i]) * (in[i] - m[c]); });
+    if (options_.affine) {
+      for (std::size_t c = r.c0; c < r.c1; ++c) {
+        weight_grad.data()[c] += static_cast<float>(sum_b_[c] * inv_std_[c]);  // Σ dy·x̂
+        bias_grad.data()[c] += static_cast<float>(sum_a_[c]);
+      }
+    }
+
+    // dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)), written per channel as scale·dy + slope·(x − μ) + offset.
+    // With running statistics μ and σ are constants, so dx = γ/σ · dy.
+    for (std::size_t c = r.c0; c < r.c1; ++c) {
+      const double inv_std = inv_std_[c];
+      const double scale = (options_.affine ? weight.data()[c] : 1.0) * inv_std;
+      const double mean_dy = sum_a_[c] / count, mean_dy_xhat = sum_b_[c] * inv_std / count;
+      scale_[c] = static_cast<float>(scale);
+      slope_[c] = used_batch_stats_ ? static_cast<float>(-scale * inv_std * mean_dy_xhat) : 0.0f;
+      offset_[c] = used_batch_stats_ ? static_cast<float>(-scale * mean_dy) : 0.0f;
+    }
+    const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
+    for_each_element(r, [=](std::size_t i, std::size_t c) {
+      dx[i] = scale[c] * g[i] + slope[c] * (in[i] - m[c]) + offset[c];
+    });
   });
   return input_grad_;
 }

@@ -82,14 +82,14 @@ const Tensor& Conv2d::forward(const Tensor& x, Mode) {
 const Tensor& Conv2d::backward(const Tensor& dy) {
   const Shape in = shape_of(*input_);
   const ImageGeometry g = geometry_for(in);
-  ensure_shape(input_grad_, in);
+  if (input_grad_needed_) ensure_shape(input_grad_, in);
   const std::size_t workers = static_cast<std::size_t>(core::threads());
   if (scratch_.size() < workers) scratch_.resize(workers);
   for (std::size_t w = 0; w < workers; ++w) {
     Scratch& s = scratch_[w];
     if (!pointwise_) {
       ensure_shape(s.col, {g.col_rows(), g.col_cols()});
-      ensure_shape(s.col_grad, {g.col_rows(), g.col_cols()});
+      if (input_grad_needed_) ensure_shape(s.col_grad, {g.col_rows(), g.col_cols()});
     }
     if (w > 0) {
       ensure_shape(s.weight_grad, shape_of(weight_grad));
@@ -128,6 +128,7 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
         }
       }
       // dcol[K, P] = Wᵀ[K, O] · dy[O, P], folded back onto the image.
+      if (!input_grad_needed_) continue;
       if (pointwise_) {
         core::sgemm(true, false, k, p, o, 1.0f, weight.data(), k, g_out, p, 0.0f, dx, p);
       } else {

@@ -1,4 +1,4 @@
-// Dense forward and backward as single sgemm calls into the layer's own buffers.
+// Dense forward and backward as sgemm calls into the layer's own buffers, split over bnlab's pool when large.
 #include "nn/dense.hpp"
 
 #include <algorithm>
@@ -6,6 +6,7 @@
 
 #include "core/blas.hpp"
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 
 namespace bnlab::nn {
 
@@ -27,34 +28,65 @@ Shape Dense::output_shape(const Shape& in) const {
   return {in[0], out_features_};
 }
 
+namespace {
+
+// Below this many multiply-adds a GEMM is not worth handing to the pool (the hand-off costs microseconds).
+constexpr double kParallelMacs = 1 << 20;
+
+// Splits [0, count) over the pool when the GEMM is large enough, else runs it on this thread.
+void split_rows(std::size_t count, double macs,
+                const std::function<void(std::size_t, std::size_t, int)>& body) {
+  if (macs >= kParallelMacs) {
+    core::parallel_for(count, body);
+  } else {
+    body(0, count, 0);
+  }
+}
+
+}  // namespace
+
 const Tensor& Dense::forward(const Tensor& x, Mode) {
   const Shape out = output_shape(shape_of(x));
-  const int n = static_cast<int>(out[0]), in = static_cast<int>(in_features_),
-            o = static_cast<int>(out_features_);
+  const std::size_t n = out[0], in = in_features_, o = out_features_;
   ensure_shape(output_, out);
-  float* y = output_.data();
-  if (has_bias_) {
-    for (int i = 0; i < n; ++i) std::copy(bias.data(), bias.data() + o, y + static_cast<std::size_t>(i) * o);
-  }
-  core::sgemm(false, true, n, o, in, 1.0f, x.data(), in, weight.data(), in, has_bias_ ? 1.0f : 0.0f, y, o);
+  // y = x·Wᵀ (+ b), rows of the batch split over the pool; each row's sums do not depend on the split.
+  split_rows(n, double(n) * in * o, [&](std::size_t first, std::size_t last, int) {
+    float* y = output_.data() + first * o;
+    if (has_bias_)
+      for (std::size_t i = first; i < last; ++i)
+        std::copy(bias.data(), bias.data() + o, output_.data() + i * o);
+    core::sgemm(false, true, static_cast<int>(last - first), static_cast<int>(o), static_cast<int>(in), 1.0f,
+                x.data() + first * in, static_cast<int>(in), weight.data(), static_cast<int>(in),
+                has_bias_ ? 1.0f : 0.0f, y, static_cast<int>(o));
+  });
   input_ = &x;
   return output_;
 }
 
 const Tensor& Dense::backward(const Tensor& dy) {
-  const int n = static_cast<int>(dy.shape()[0]), in = static_cast<int>(in_features_),
-            o = static_cast<int>(out_features_);
-  // dW += dyᵀ·x ; db += Σ_n dy ; dx = dy·W
-  core::sgemm(true, false, o, in, n, 1.0f, dy.data(), o, input_->data(), in, 1.0f, weight_grad.data(), in);
-  if (has_bias_) {
-    float* db = bias_grad.data();
-    for (int i = 0; i < n; ++i) {
-      const float* row = dy.data() + static_cast<std::size_t>(i) * o;
-      for (int j = 0; j < o; ++j) db[j] += row[j];
+  const std::size_t n = dy.shape()[0], in = in_features_, o = out_features_;
+  // dW += dyᵀ·x and db += Σ_n dy, split by output feature: each worker owns whole rows of dW, so no
+  // partial sums are needed and the result does not depend on the thread count.
+  split_rows(o, double(n) * in * o, [&](std::size_t first, std::size_t last, int) {
+    core::sgemm(true, false, static_cast<int>(last - first), static_cast<int>(in), static_cast<int>(n), 1.0f,
+                dy.data() + first, static_cast<int>(o), input_->data(), static_cast<int>(in), 1.0f,
+                weight_grad.data() + first * in, static_cast<int>(in));
+    if (has_bias_) {
+      float* db = bias_grad.data();
+      for (std::size_t i = 0; i < n; ++i) {
+        const float* row = dy.data() + i * o;
+        for (std::size_t j = first; j < last; ++j) db[j] += row[j];
+      }
     }
-  }
+  });
+  if (!input_grad_needed_) return input_grad_;
   ensure_shape(input_grad_, shape_of(*input_));
-  core::sgemm(false, false, n, in, o, 1.0f, dy.data(), o, weight.data(), in, 0.0f, input_grad_.data(), in);
+  // dx = dy·W, rows of the batch split over the pool.
+  split_rows(n, double(n) * in * o, [&](std::size_t first, std::size_t last, int) {
+    core::sgemm(false, false, static_cast<int>(last - first), static_cast<int>(in), static_cast<int>(o), 1.0f,
+                dy.data() + first * o, static_cast<int>(o), weight.data(), static_cast<int>(in), 0.0f,
+                input_grad_.data() + first * in, static_cast<int>(in));
+  });
   return input_grad_;
 }
 

@@ -21,6 +21,7 @@ const Tensor& Flatten::forward(const Tensor& x, Mode) {
 }
 
 const Tensor& Flatten::backward(const Tensor& dy) {
+  if (!input_grad_needed_) return input_grad_;
   ensure_shape(input_grad_, input_shape_);
   std::copy(dy.data(), dy.data() + dy.size(), input_grad_.data());
   return input_grad_;

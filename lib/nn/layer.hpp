@@ -50,6 +50,15 @@ class Layer {
   virtual std::vector<Buffer> buffers() { return {}; }
   // Hyperparameters as one JSON object for logs and model summaries.
   virtual nlohmann::json describe() const = 0;
+
+  // Whether backward must compute dL/dx. Sequential clears it on the layers before (and including) the
+  // first one with parameters when nobody needs the gradient of the model input; backward may then skip
+  // that work (a third of a first Dense layer's backward) and return a tensor of unspecified contents.
+  void set_input_grad_needed(bool needed) { input_grad_needed_ = needed; }
+  bool input_grad_needed() const { return input_grad_needed_; }
+
+ protected:
+  bool input_grad_needed_ = true;
 };
 
 }  // namespace bnlab::nn

@@ -1,14 +1,31 @@
 // ReLU forward and backward over contiguous buffers; backward reads the output (y > 0 ⇔ x > 0).
 #include "nn/relu.hpp"
 
+#include "core/parallel.hpp"
+
 namespace bnlab::nn {
+
+namespace {
+
+// Element-wise, so large tensors are split over the pool (results do not depend on the split).
+void for_ranges(std::size_t n, const std::function<void(std::size_t, std::size_t, int)>& body) {
+  constexpr std::size_t kParallelElements = 1 << 15;
+  if (n >= kParallelElements) {
+    core::parallel_for(n, body);
+  } else {
+    body(0, n, 0);
+  }
+}
+
+}  // namespace
 
 const Tensor& ReLU::forward(const Tensor& x, Mode) {
   ensure_shape(output_, shape_of(x));
   const float* in = x.data();
   float* out = output_.data();
-  const std::size_t n = x.size();
-  for (std::size_t i = 0; i < n; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+  for_ranges(x.size(), [=](std::size_t first, std::size_t last, int) {
+    for (std::size_t i = first; i < last; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+  });
   return output_;
 }
 
@@ -17,8 +34,13 @@ const Tensor& ReLU::backward(const Tensor& dy) {
   const float* y = output_.data();
   const float* g = dy.data();
   float* dx = input_grad_.data();
-  const std::size_t n = dy.size();
-  for (std::size_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? g[i] : 0.0f;
+  for_ranges(dy.size(), [=](std::size_t first, std::size_t last, int) {
+    // g[i] is loaded unconditionally so the loop vectorizes (a conditional load would not).
+    for (std::size_t i = first; i < last; ++i) {
+      const float gi = g[i];
+      dx[i] = y[i] > 0.0f ? gi : 0.0f;
+    }
+  });
   return input_grad_;
 }
 

@@ -30,7 +30,18 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
   sample_shapes_out_.push_back(output_sample_shape_);
   layers_.push_back(std::move(layer));
   outputs_.push_back(nullptr);
+  set_input_grad_needed(input_grad_needed_);
   return *this;
+}
+
+void Sequential::set_input_grad_needed(bool needed) {
+  input_grad_needed_ = needed;
+  // dL/dx of layer i is needed iff the input gradient is, or some layer before i has parameters.
+  bool parameters_before = false;
+  for (auto& l : layers_) {
+    l->set_input_grad_needed(needed || parameters_before);
+    if (!l->params().empty()) parameters_before = true;
+  }
 }
 
 const Tensor& Sequential::forward(const Tensor& x) {

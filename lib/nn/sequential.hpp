@@ -26,8 +26,11 @@ class Sequential {
   }
 
   const Tensor& forward(const Tensor& x);
-  // Backpropagates dL/d(output); parameter gradients are ADDED (call zero_grad before each step).
+  // Backpropagates dL/d(output); parameter gradients are ADDED (call zero_grad before each step). Returns
+  // dL/d(input) unless set_input_grad_needed(false) was called, in which case its contents are unspecified.
   const Tensor& backward(const Tensor& dy);
+  // Training never uses dL/d(input): false lets the first layers skip computing it. Default true.
+  void set_input_grad_needed(bool needed);
 
   void set_mode(Mode mode) { mode_ = mode; }
   Mode mode() const { return mode_; }
@@ -58,6 +61,7 @@ class Sequential {
   std::vector<Shape> sample_shapes_out_;
   std::vector<const Tensor*> outputs_;
   Mode mode_ = Mode::Train;
+  bool input_grad_needed_ = true;
 };
 
 }  // namespace bnlab::nn

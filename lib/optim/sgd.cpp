@@ -5,9 +5,25 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 #include "optim/multiply_add.hpp"
 
 namespace bnlab::optim {
+
+namespace {
+
+// Tensors smaller than this are updated on the calling thread: a pool hand-off costs microseconds.
+constexpr std::size_t kParallelElements = 1 << 15;
+
+void split_elements(std::size_t n, const std::function<void(std::size_t, std::size_t, int)>& body) {
+  if (n >= kParallelElements) {
+    core::parallel_for(n, body);
+  } else {
+    body(0, n, 0);
+  }
+}
+
+}  // namespace
 
 Sgd::Sgd(std::vector<nn::Param> params, const SgdOptions& options)
     : Optimizer(std::move(params), options.weight_decay, options.exclude_norm_and_bias), options_(options) {
@@ -36,23 +52,27 @@ void Sgd::step(double lr) {
   for (std::size_t k = 0; k < params_.size(); ++k) {
     const nn::Param& p = params_[k];
     const float wd = static_cast<float>(decay_for(p));
-    float* __restrict w = p.value->data();
-    const float* __restrict g = p.grad->data();
+    float* w = p.value->data();
+    const float* g = p.grad->data();
     const std::size_t n = p.value->size();
-    if (!use_momentum) {
-      for (std::size_t i = 0; i < n; ++i) w[i] = multiply_add(neg_lr, multiply_add(wd, w[i], g[i]), w[i]);
-      continue;
-    }
-    if (momentum_buffers_[k].size() != n)
+    if (use_momentum && momentum_buffers_[k].size() != n)
       throw ShapeError("sgd: parameter '" + p.name + "' changed shape to " + to_string(shape_of(*p.value)) +
                        " after the optimizer was created");
-    float* __restrict b = momentum_buffers_[k].data();
-    for (std::size_t i = 0; i < n; ++i) {
-      const float d = multiply_add(wd, w[i], g[i]);
-      // PyTorch starts the buffer at the first gradient itself (no dampening on step one).
-      b[i] = first ? d : multiply_add(keep, d, b[i] * mu);
-      w[i] = multiply_add(neg_lr, nesterov ? multiply_add(mu, b[i], d) : b[i], w[i]);
-    }
+    float* b = use_momentum ? momentum_buffers_[k].data() : nullptr;
+    // Element-wise, so splitting a large tensor over the pool changes nothing but the time.
+    split_elements(n, [=](std::size_t first_i, std::size_t last_i, int) {
+      if (!use_momentum) {
+        for (std::size_t i = first_i; i < last_i; ++i)
+          w[i] = multiply_add(neg_lr, multiply_add(wd, w[i], g[i]), w[i]);
+        return;
+      }
+      for (std::size_t i = first_i; i < last_i; ++i) {
+        const float d = multiply_add(wd, w[i], g[i]);
+        // PyTorch starts the buffer at the first gradient itself (no dampening on step one).
+        b[i] = first ? d : multiply_add(keep, d, b[i] * mu);
+        w[i] = multiply_add(neg_lr, nesterov ? multiply_add(mu, b[i], d) : b[i], w[i]);
+      }
+    });
   }
   // A float counter is exact to 2^24 steps; only "zero or not" matters for SGD.
   steps_taken_.data()[0] += 1.0f;

@@ -8,7 +8,11 @@
 #include "core/blas.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
+#include "nn/batch_norm.hpp"
 #include "nn/conv2d.hpp"
+#include "nn/dense.hpp"
+#include "nn/relu.hpp"
+#include "optim/sgd.hpp"
 
 using namespace bnlab;
 
@@ -35,9 +39,10 @@ TEST_CASE("parallel/every index runs exactly once in contiguous chunks", "[paral
   core::set_threads(1);
 }
 
-TEST_CASE("parallel/workers run BLAS single-threaded and the setting comes back", "[parallel][core]") {
+TEST_CASE("parallel/BLAS stays single-threaded inside and outside the pool", "[parallel][core]") {
+  core::set_blas_threads(2);
   core::set_threads(2);
-  CHECK(core::blas_threads() == 2);
+  CHECK(core::blas_threads() == 1);
   std::atomic<int> max_inside{0};
   core::parallel_for(4, [&](std::size_t, std::size_t, int) {
     const int t = core::blas_threads();
@@ -46,7 +51,7 @@ TEST_CASE("parallel/workers run BLAS single-threaded and the setting comes back"
     }
   });
   CHECK(max_inside.load() == 1);
-  CHECK(core::blas_threads() == 2);
+  CHECK(core::blas_threads() == 1);
   core::set_threads(1);
   CHECK(core::blas_threads() == 1);
 }
@@ -99,5 +104,75 @@ TEST_CASE("parallel/conv2d on two threads matches one thread", "[parallel][core]
     REQUIRE(one[i].size() == two[i].size());
     for (std::size_t j = 0; j < one[i].size(); ++j)
       CHECK(two[i].data()[j] == Approx(one[i].data()[j]).margin(1e-5));
+  }
+}
+
+TEST_CASE("parallel/batchnorm, relu and sgd on two threads match one thread exactly", "[parallel][core]") {
+  // Big enough to cross every layer's threshold for using the pool. These layers keep each value's
+  // arithmetic in the same order whatever the split, so they must agree bit for bit.
+  auto run = [](int threads) {
+    core::set_threads(threads);
+    core::Rng rng(5);
+    nn::BatchNorm1d norm1d(384);
+    nn::BatchNorm2d norm2d(6);
+    nn::ReLU relu;
+    Tensor x = xt::zeros<float>({64, 384}), image = xt::zeros<float>({16, 6, 24, 24});
+    Tensor dr = xt::zeros<float>({64, 384}), dn2 = xt::zeros<float>({16, 6, 24, 24});
+    for (Tensor* t : {&x, &image, &dr, &dn2})
+      for (auto& v : *t) v = rng.normal(0.5f, 2.0f);
+    std::vector<Tensor> out;
+    const Tensor& n1 = norm1d.forward(x, nn::Mode::Train);
+    out.push_back(n1);
+    out.push_back(relu.forward(n1, nn::Mode::Train));
+    out.push_back(norm2d.forward(image, nn::Mode::Train));
+    out.push_back(norm1d.backward(relu.backward(dr)));
+    out.push_back(norm2d.backward(dn2));
+    for (nn::BatchNorm* norm : {static_cast<nn::BatchNorm*>(&norm1d), static_cast<nn::BatchNorm*>(&norm2d)})
+      for (const auto& p : norm->params()) out.push_back(*p.grad);
+    out.push_back(norm2d.running_var);
+    // A parameter of 100k values, updated twice with momentum.
+    Tensor weight = xt::zeros<float>({100000}), grad = xt::zeros<float>({100000});
+    for (Tensor* t : {&weight, &grad})
+      for (auto& v : *t) v = rng.normal();
+    optim::SgdOptions options;
+    options.momentum = 0.9;
+    options.weight_decay = 1e-4;
+    optim::Sgd sgd({{"weight", &weight, &grad, nn::ParamKind::Weight}}, options);
+    sgd.step(0.1);
+    sgd.step(0.1);
+    out.push_back(weight);
+    core::set_threads(1);
+    return out;
+  };
+  const auto one = run(1), two = run(2);
+  REQUIRE(one.size() == two.size());
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    CAPTURE(i);
+    CHECK(one[i] == two[i]);
+  }
+}
+
+TEST_CASE("parallel/dense on two threads matches one thread", "[parallel][core]") {
+  // Dense splits its GEMMs by rows of the output, so each dot product stays whole, but OpenBLAS may block
+  // a smaller GEMM differently: equal to rounding.
+  auto run = [](int threads) {
+    core::set_threads(threads);
+    core::Rng rng(5);
+    nn::Dense dense(96, 384);
+    dense.initialize(rng);
+    Tensor x = xt::zeros<float>({64, 96}), dy = xt::zeros<float>({64, 384});
+    for (Tensor* t : {&x, &dy})
+      for (auto& v : *t) v = rng.normal();
+    std::vector<Tensor> out{dense.forward(x, nn::Mode::Train), dense.backward(dy), dense.weight_grad,
+                            dense.bias_grad};
+    core::set_threads(1);
+    return out;
+  };
+  const auto one = run(1), two = run(2);
+  for (std::size_t i = 0; i < one.size(); ++i) {
+    CAPTURE(i);
+    REQUIRE(one[i].size() == two[i].size());
+    for (std::size_t j = 0; j < one[i].size(); ++j)
+      CHECK(two[i].data()[j] == Approx(one[i].data()[j]).epsilon(1e-5).margin(1e-6));
   }
 }

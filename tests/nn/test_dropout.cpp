@@ -92,7 +92,7 @@ TEST_CASE("dropout/same seed gives the same mask", "[nn][dropout]") {
   CHECK_FALSE(e.forward(x, nn::Mode::Train) == yc);
 }
 
-TEST_CASE("dropout/rejects p outside [0, 1)", "[nn][dropout]") {
+TEST_CASE("dropout/rejects p outside 0 <= p < 1", "[nn][dropout]") {
   CHECK_THROWS_AS(nn::Dropout(1.0f), Error);
   CHECK_THROWS_WITH(nn::Dropout(-0.1f),
                     Catch::Contains("dropout: p must be in [0, 1)") && Catch::Contains("-0.1"));

@@ -3,10 +3,13 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/rng.hpp"
 #include "support/gradient_check.hpp"
 
 using namespace bnlab;
@@ -109,4 +112,70 @@ TEST_CASE("maxpool2d/describe lists the window", "[nn][maxpool2d]") {
   CHECK(d["stride"] == nlohmann::json::array({2, 2}));
   CHECK(d["padding"] == nlohmann::json::array({1, 1}));
   CHECK(nn::MaxPool2d(2).describe()["stride"] == nlohmann::json::array({2, 2}));
+}
+
+namespace {
+
+// PyTorch's rule written out plainly: scan the window row by row, take a value when it is greater than the
+// best so far or is NaN; backward adds dy at the argmax.
+void reference_pool_2x2(const Tensor& x, Tensor& y, Tensor& dx, const Tensor& dy) {
+  const std::size_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+  const std::size_t OH = H / 2, OW = W / 2;
+  y = xt::zeros<float>({N, C, OH, OW});
+  dx = xt::zeros<float>({N, C, H, W});
+  for (std::size_t n = 0; n < N; ++n)
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t oh = 0; oh < OH; ++oh)
+        for (std::size_t ow = 0; ow < OW; ++ow) {
+          float best = -std::numeric_limits<float>::infinity();
+          std::size_t bh = 2 * oh, bw = 2 * ow;
+          for (std::size_t h = 2 * oh; h < 2 * oh + 2; ++h)
+            for (std::size_t w = 2 * ow; w < 2 * ow + 2; ++w) {
+              const float v = x(n, c, h, w);
+              if (v > best || std::isnan(v)) {
+                best = v;
+                bh = h;
+                bw = w;
+              }
+            }
+          y(n, c, oh, ow) = best;
+          dx(n, c, bh, bw) += dy(n, c, oh, ow);
+        }
+}
+
+bool same_floats(const Tensor& a, const Tensor& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const float u = a.data()[i], v = b.data()[i];
+    if (!(u == v || (std::isnan(u) && std::isnan(v)))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("maxpool2d/the vectorized 2x2 path equals the plain rule with ties, NaNs and odd sizes",
+          "[nn][maxpool2d]") {
+  // Widths above and below the 4-output vector step, odd heights and widths (an uncovered last row or
+  // column), values from a small set so ties are common, and NaNs at every position of a window.
+  core::Rng rng(11);
+  for (const auto& shape : std::vector<Shape>{{2, 3, 8, 8}, {1, 2, 7, 9}, {3, 1, 5, 17}, {2, 2, 28, 28}}) {
+    CAPTURE(to_string(shape));
+    Tensor x(shape), dy(Shape{shape[0], shape[1], shape[2] / 2, shape[3] / 2});
+    for (auto& v : x) v = std::round(rng.normal() * 2.0f);
+    for (auto& v : dy) v = rng.normal();
+    for (std::size_t i = 0; i < x.size(); i += 13) x.data()[i] = std::nanf("");
+    Tensor y_ref, dx_ref;
+    reference_pool_2x2(x, y_ref, dx_ref, dy);
+    for (int threads : {1, 2}) {
+      CAPTURE(threads);
+      core::set_threads(threads);
+      nn::MaxPool2d pool(2);
+      const Tensor y = pool.forward(x, nn::Mode::Train);
+      const Tensor dx = pool.backward(dy);
+      core::set_threads(1);
+      CHECK(same_floats(y, y_ref));
+      CHECK(same_floats(dx, dx_ref));
+    }
+  }
 }
