@@ -29,6 +29,8 @@ struct BatchNormOptions {
 class BatchNorm : public Layer {
  public:
   const Tensor& forward(const Tensor& x, Mode mode) override;
+  // Writes dx over the forward output (the same buffer): y is not needed once the next layer's backward
+  // has run, and this saves a tensor of the input's size.
   const Tensor& backward(const Tensor& dy) override;
   // γ = 1, β = 0 and running statistics reset, as PyTorch's reset_parameters.
   void initialize(core::Rng& rng) override;
@@ -57,7 +59,7 @@ class BatchNorm : public Layer {
   std::vector<float> mean_, inv_std_;          // per channel, what the last forward normalized with
   std::vector<double> sum_a_, sum_b_;          // per-channel accumulators reused by every pass
   std::vector<float> scale_, slope_, offset_;  // per-channel coefficients of the elementwise passes
-  Tensor output_, input_grad_;
+  Tensor output_;  // forward's y, then backward's dx
 };
 
 // Normalizes each feature of [N, C] (or each channel of [N, C, L]) over the batch (and L).

@@ -42,7 +42,9 @@ class Layer {
   // Computes the output into a buffer the layer owns and caches what backward needs. x must stay alive
   // and unchanged until backward (Sequential passes the previous layer's output buffer).
   virtual const Tensor& forward(const Tensor& x, Mode mode) = 0;
-  // Given dL/dy, ADDS into parameter gradients and returns dL/dx (a buffer the layer owns).
+  // Given dL/dy, ADDS into parameter gradients and returns dL/dx (a buffer the layer owns). A layer whose
+  // backward does not read its own output may write dx over it (BatchNorm does): read forward's output
+  // before calling backward.
   virtual const Tensor& backward(const Tensor& dy) = 0;
   // Draws initial parameters (and seeds any internal randomness, e.g. dropout masks).
   virtual void initialize(core::Rng& /*rng*/) {}
