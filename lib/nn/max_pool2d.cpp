@@ -172,7 +172,29 @@ void unpool_plane_2x2(const float* g, const std::uint32_t* arg, Index H, Index W
     float* row1 = row0 + W;
     const auto base = static_cast<std::uint32_t>(2 * oh * W);
     const auto below = static_cast<std::uint32_t>(W);
-    for (Index ow = 0; ow < OW; ++ow) {
+    Index ow = 0;
+#if defined(__SSE2__)
+    // Four windows at a time: compare each argmax with the window's four positions, keep dy where equal,
+    // and interleave the results back into the two input rows.
+    const __m128i step = _mm_setr_epi32(0, 2, 4, 6);
+    for (; ow + 4 <= OW; ow += 4) {
+      const __m128 grad = _mm_loadu_ps(g + oh * OW + ow);
+      const __m128i at = _mm_loadu_si128(reinterpret_cast<const __m128i*>(arg + oh * OW + ow));
+      const __m128i first =
+          _mm_add_epi32(_mm_set1_epi32(static_cast<int>(base + static_cast<std::uint32_t>(2 * ow))), step);
+      auto keep_where = [&](std::uint32_t offset) {
+        const __m128i mask = _mm_cmpeq_epi32(at, _mm_add_epi32(first, _mm_set1_epi32(static_cast<int>(offset))));
+        return _mm_and_ps(_mm_castsi128_ps(mask), grad);
+      };
+      const __m128 top_left = keep_where(0), top_right = keep_where(1);
+      const __m128 bottom_left = keep_where(below), bottom_right = keep_where(below + 1);
+      _mm_storeu_ps(row0 + 2 * ow, _mm_unpacklo_ps(top_left, top_right));
+      _mm_storeu_ps(row0 + 2 * ow + 4, _mm_unpackhi_ps(top_left, top_right));
+      _mm_storeu_ps(row1 + 2 * ow, _mm_unpacklo_ps(bottom_left, bottom_right));
+      _mm_storeu_ps(row1 + 2 * ow + 4, _mm_unpackhi_ps(bottom_left, bottom_right));
+    }
+#endif
+    for (; ow < OW; ++ow) {
       const float grad = g[oh * OW + ow];
       const std::uint32_t at = arg[oh * OW + ow], first = base + static_cast<std::uint32_t>(2 * ow);
       row0[2 * ow] = at == first ? grad : 0.0f;
