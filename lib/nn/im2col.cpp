@@ -27,11 +27,53 @@ Span valid_span(Index offset, Index stride, Index size, Index out) {
 
 }  // namespace
 
+namespace {
+
+// Stride 1 with an output as wide as the input ("same" padding, the usual 3×3/padding 1): a kernel
+// offset's column-matrix row is the image shifted by a constant, so all its in-image rows are one
+// contiguous copy; the few entries whose column falls outside the image (they picked up a pixel of the
+// neighbouring row) are zeroed afterwards. One long copy instead of a short one per output row.
+void im2col_same_width(const float* image, const ImageGeometry& g, float* col) {
+  const Index H = g.height, W = g.width, OH = g.out_h, OW = g.out_w;
+  const Index kh = g.window.kernel.h, kw = g.window.kernel.w;
+  const Index ph = g.window.padding.h, pw = g.window.padding.w;
+  for (Index c = 0; c < static_cast<Index>(g.channels); ++c) {
+    const float* plane = image + c * H * W;
+    for (Index ki = 0; ki < kh; ++ki) {
+      const Span rows = valid_span(ki - ph, 1, H, OH);
+      for (Index kj = 0; kj < kw; ++kj) {
+        const Span cols = valid_span(kj - pw, 1, W, OW);
+        float* out = col + ((c * kh + ki) * kw + kj) * OH * OW;
+        std::fill(out, out + rows.lo * OW, 0.0f);
+        std::fill(out + rows.hi * OW, out + OH * OW, 0.0f);
+        if (rows.lo >= rows.hi) continue;
+        const Index shift = kj - pw, length = (rows.hi - rows.lo) * OW;
+        float* block = out + rows.lo * OW;
+        const float* source = plane + (rows.lo + ki - ph) * W;  // in-image row of block's first row
+        // block[i] = source[i + shift], except where that would read before or after the image.
+        const Index begin = shift < 0 ? -shift : 0, end = shift > 0 ? length - shift : length;
+        if (begin < end) std::copy(source + begin + shift, source + end + shift, block + begin);
+        for (Index r = 0; r < rows.hi - rows.lo; ++r) {
+          float* row = block + r * OW;
+          std::fill(row, row + cols.lo, 0.0f);
+          std::fill(row + cols.hi, row + OW, 0.0f);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void im2col(const float* image, const ImageGeometry& g, float* col) {
   const Index H = g.height, W = g.width, OH = g.out_h, OW = g.out_w;
   const Index kh = g.window.kernel.h, kw = g.window.kernel.w;
   const Index sh = g.window.stride.h, sw = g.window.stride.w;
   const Index ph = g.window.padding.h, pw = g.window.padding.w;
+  if (sh == 1 && sw == 1 && OW == W) {
+    im2col_same_width(image, g, col);
+    return;
+  }
   for (Index c = 0; c < static_cast<Index>(g.channels); ++c) {
     const float* plane = image + c * H * W;
     for (Index ki = 0; ki < kh; ++ki) {

@@ -183,7 +183,8 @@ void unpool_plane_2x2(const float* g, const std::uint32_t* arg, Index H, Index W
       const __m128i first =
           _mm_add_epi32(_mm_set1_epi32(static_cast<int>(base + static_cast<std::uint32_t>(2 * ow))), step);
       auto keep_where = [&](std::uint32_t offset) {
-        const __m128i mask = _mm_cmpeq_epi32(at, _mm_add_epi32(first, _mm_set1_epi32(static_cast<int>(offset))));
+        const __m128i mask =
+            _mm_cmpeq_epi32(at, _mm_add_epi32(first, _mm_set1_epi32(static_cast<int>(offset))));
         return _mm_and_ps(_mm_castsi128_ps(mask), grad);
       };
       const __m128 top_left = keep_where(0), top_right = keep_where(1);
