@@ -8,6 +8,7 @@
 #include "commands/registry.hpp"
 #include "core/blas_kernels.hpp"
 #include "core/error.hpp"
+#include "core/version.hpp"
 
 namespace bnlab::app {
 std::vector<Command>& commands() {
@@ -20,7 +21,8 @@ int main(int argc, char** argv) {
   bnlab::core::prefer_avx512_blas_kernels(argv);
   using namespace bnlab::app;
   CLI::App app{"bnlab: measure what Batch Normalization does to training"};
-  app.set_version_flag("--version", std::string("bnlab ") + BNLAB_VERSION + " (" + BNLAB_GIT_REVISION + ")");
+  app.set_version_flag(
+      "--version", std::string("bnlab ") + bnlab::core::version() + " (" + bnlab::core::git_revision() + ")");
   app.require_subcommand(0, 1);
 
   auto& list = commands();

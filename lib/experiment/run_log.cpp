@@ -15,6 +15,8 @@
 #include <random>
 #include <sstream>
 
+#include "core/version.hpp"
+
 namespace bnlab::experiment {
 
 namespace fs = std::filesystem;
@@ -231,8 +233,8 @@ void write_experiment_json(const fs::path& run_dir, const Experiment& experiment
               {"config", experiment.given},
               {"swept_keys", experiment.swept_keys},
               {"trials", trials},
-              {"bnlab_version", BNLAB_VERSION},
-              {"git_revision", BNLAB_GIT_REVISION},
+              {"bnlab_version", core::version()},
+              {"git_revision", core::git_revision()},
               {"threads", env.threads},
               {"jobs", env.jobs},
               {"host", env.host},

@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "core/version.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace bnlab;
@@ -146,8 +147,8 @@ TEST_CASE("run_log/trial files have the documented columns", "[runner][run_log]"
 
   const auto experiment_json = nlohmann::json::parse(std::ifstream(dir.path() / "experiment.json"));
   CHECK(experiment_json["name"] == "log-test");
-  CHECK(experiment_json["bnlab_version"] == BNLAB_VERSION);
-  CHECK(experiment_json["git_revision"] == BNLAB_GIT_REVISION);
+  CHECK(experiment_json["bnlab_version"] == core::version());
+  CHECK(experiment_json["git_revision"] == core::git_revision());
   CHECK(experiment_json["trials"].size() == 3);
   CHECK(experiment_json["trials"][2]["config"] == t.resolved);
   for (const char* key : {"threads", "host", "start_time", "config", "swept_keys"})
