@@ -12,8 +12,6 @@ char* openblas_get_corename(void);
 
 namespace bnlab::core {
 
-namespace {
-
 bool cpu_has_avx512_for_skylakex() {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
@@ -23,8 +21,6 @@ bool cpu_has_avx512_for_skylakex() {
   return false;
 #endif
 }
-
-}  // namespace
 
 std::string blas_core_name() {
   const char* name = openblas_get_corename();

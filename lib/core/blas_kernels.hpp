@@ -14,6 +14,9 @@ namespace bnlab::core {
 // when nothing is to be done or the re-exec failed.
 void prefer_avx512_blas_kernels(char** argv);
 
+// Whether the CPU has the AVX-512 subsets OpenBLAS's SkylakeX kernels use (F, BW, DQ, VL).
+bool cpu_has_avx512_for_skylakex();
+
 // The kernel family OpenBLAS is using, e.g. "SkylakeX" or "Haswell" (for bench output and logs).
 std::string blas_core_name();
 

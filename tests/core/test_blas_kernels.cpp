@@ -27,16 +27,6 @@ std::string kernels_line(const std::string& environment) {
   return output.substr(at + 18, end - at - 18);
 }
 
-bool cpu_has_avx512() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-#else
-  return false;
-#endif
-}
-
 }  // namespace
 
 TEST_CASE("blas_kernels/an explicit OPENBLAS_CORETYPE is respected", "[core][blas]") {
@@ -47,7 +37,7 @@ TEST_CASE("blas_kernels/an explicit OPENBLAS_CORETYPE is respected", "[core][bla
 TEST_CASE("blas_kernels/without OPENBLAS_CORETYPE an AVX-512 CPU gets AVX-512 kernels", "[core][blas]") {
   const std::string name = kernels_line("env -u OPENBLAS_CORETYPE");
   CAPTURE(name);
-  if (cpu_has_avx512()) {
+  if (core::cpu_has_avx512_for_skylakex()) {
     CHECK(name != "Haswell");
     CHECK(name != "Zen");
   } else {
