@@ -30,7 +30,7 @@ std::function<int()> setup_run(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--threads", args->threads,
-                 "BLAS threads of the whole run, split between the jobs (default: every CPU available)")
+                 "Compute threads of the whole run, split between the jobs (default: every CPU available)")
       ->check(CLI::PositiveNumber);
   app.add_option("--shard", args->shard,
                  "Run only shard I of N (1-based, e.g. 2/8); without it a Slurm array task runs shard "

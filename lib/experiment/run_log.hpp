@@ -29,7 +29,7 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 
 // Where and how a run was started, recorded in experiment.json and in each trial's summary.
 struct RunEnvironment {
-  int threads = 1;                      // BLAS threads of the whole run
+  int threads = 1;                      // compute threads of the whole run
   int jobs = 1;                         // trials trained in parallel
   std::string host, start_time, shard;  // shard: "I/N" (1-based) or empty
 };

@@ -34,7 +34,7 @@ std::optional<Shard> shard_from_environment();
 struct RunOptions {
   std::filesystem::path out_dir;
   int jobs = 1;     // trials trained at once, each in its own process when > 1
-  int threads = 0;  // BLAS threads shared by all jobs; 0 = every CPU this process may use
+  int threads = 0;  // compute threads shared by all jobs; 0 = every CPU this process may use
   std::optional<Shard> shard;
   bool resume = false;     // skip trials whose status is done or diverged
   bool fail_fast = false;  // after a failed trial start no new one (running ones finish)

@@ -86,7 +86,7 @@ class ObserverList : public TrainObserver {
   std::vector<TrainObserver*> observers_;
 };
 
-// Trains the trial's model from its seed. Deterministic: the same spec and BLAS thread count give the
+// Trains the trial's model from its seed. Deterministic: the same spec and thread count give the
 // same rows apart from timing. Throws bnlab::Error (bad data, model or config) and lets other
 // exceptions through; divergence is a result (status "diverged"), not an exception.
 TrialSummary run_trial(const TrialSpec& spec, TrainObserver& observer);

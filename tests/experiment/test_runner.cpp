@@ -144,7 +144,7 @@ TEST_CASE("runner/--jobs 2 gives the same results as --jobs 1", "[runner]") {
   std::ostringstream out;
   Console console(out, false);
   const RunResult r1 = run_experiment(e, options_for(one.path(), 1, 1), nullptr);
-  const RunResult r2 = run_experiment(e, options_for(two.path(), 2, 2), &console);  // 1 BLAS thread per job
+  const RunResult r2 = run_experiment(e, options_for(two.path(), 2, 2), &console);  // 1 thread per job
   CHECK(r1.done == 4);
   CHECK(r2.done == 4);
   for (const auto& t : e.trials)
