@@ -1,4 +1,5 @@
-// Tests of the thread pool: coverage of the range, worker indices, exceptions, nesting, BLAS kept single-threaded, and bit-identical results across thread counts.
+// Tests of the thread pool: coverage of the range, worker indices, exceptions, nesting, BLAS kept
+// single-threaded, and layers giving the same results on one thread and two.
 #include <catch2/catch.hpp>
 
 #include <atomic>
