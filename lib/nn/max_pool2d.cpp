@@ -97,7 +97,9 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
     Index ow = 0;
 #if defined(__SSE2__)
     const __m128i step = _mm_setr_epi32(0, 2, 4, 6);
-    for (; ow + 4 <= OW; ow += 4) {
+    // Groups of four; a last partial group is done as the four final outputs, recomputing a few of the
+    // previous group (same inputs, same results) instead of falling back to scalar code.
+    auto group = [&](Index ow) {
       const __m128 top_lo = _mm_loadu_ps(row0 + 2 * ow), top_hi = _mm_loadu_ps(row0 + 2 * ow + 4);
       const __m128 bottom_lo = _mm_loadu_ps(row1 + 2 * ow), bottom_hi = _mm_loadu_ps(row1 + 2 * ow + 4);
       const __m128i at =
@@ -112,6 +114,14 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
                       _mm_add_epi32(at, _mm_set1_epi32(static_cast<int>(below + 1))), best, best_at);
       _mm_storeu_ps(y + ow, best);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(a + ow), best_at);
+    };
+    if (OW >= 4) {
+      for (Index start = 0;; start += 4) {
+        start = std::min(start, OW - 4);
+        group(start);
+        if (start + 4 == OW) break;
+      }
+      ow = OW;
     }
 #endif
     for (; ow < OW; ++ow)
@@ -177,7 +187,9 @@ void unpool_plane_2x2(const float* g, const std::uint32_t* arg, Index H, Index W
     // Four windows at a time: compare each argmax with the window's four positions, keep dy where equal,
     // and interleave the results back into the two input rows.
     const __m128i step = _mm_setr_epi32(0, 2, 4, 6);
-    for (; ow + 4 <= OW; ow += 4) {
+    // Groups of four; a last partial group is done as the four final outputs, recomputing a few of the
+    // previous group (same inputs, same results) instead of falling back to scalar code.
+    auto group = [&](Index ow) {
       const __m128 grad = _mm_loadu_ps(g + oh * OW + ow);
       const __m128i at = _mm_loadu_si128(reinterpret_cast<const __m128i*>(arg + oh * OW + ow));
       const __m128i first =
@@ -193,6 +205,14 @@ void unpool_plane_2x2(const float* g, const std::uint32_t* arg, Index H, Index W
       _mm_storeu_ps(row0 + 2 * ow + 4, _mm_unpackhi_ps(top_left, top_right));
       _mm_storeu_ps(row1 + 2 * ow, _mm_unpacklo_ps(bottom_left, bottom_right));
       _mm_storeu_ps(row1 + 2 * ow + 4, _mm_unpackhi_ps(bottom_left, bottom_right));
+    };
+    if (OW >= 4) {
+      for (Index start = 0;; start += 4) {
+        start = std::min(start, OW - 4);
+        group(start);
+        if (start + 4 == OW) break;
+      }
+      ow = OW;
     }
 #endif
     for (; ow < OW; ++ow) {
