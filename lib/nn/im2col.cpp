@@ -63,6 +63,35 @@ void im2col_same_width(const float* image, const ImageGeometry& g, float* col) {
   }
 }
 
+// The adjoint of im2col_same_width: zero the entries whose column falls outside the image (they would
+// land on a pixel of the neighbouring row), then add each kernel offset's in-image rows as one block.
+// Every pixel receives the same terms in the same order as the row-by-row loop.
+void col2im_same_width(float* col, const ImageGeometry& g, float* image) {
+  const Index H = g.height, W = g.width, OH = g.out_h, OW = g.out_w;
+  const Index kh = g.window.kernel.h, kw = g.window.kernel.w;
+  const Index ph = g.window.padding.h, pw = g.window.padding.w;
+  for (Index c = 0; c < static_cast<Index>(g.channels); ++c) {
+    float* plane = image + c * H * W;
+    for (Index ki = 0; ki < kh; ++ki) {
+      const Span rows = valid_span(ki - ph, 1, H, OH);
+      if (rows.lo >= rows.hi) continue;
+      for (Index kj = 0; kj < kw; ++kj) {
+        const Span cols = valid_span(kj - pw, 1, W, OW);
+        float* block = col + ((c * kh + ki) * kw + kj) * OH * OW + rows.lo * OW;
+        for (Index r = 0; r < rows.hi - rows.lo; ++r) {
+          float* row = block + r * OW;
+          std::fill(row, row + cols.lo, 0.0f);
+          std::fill(row + cols.hi, row + OW, 0.0f);
+        }
+        const Index shift = kj - pw, length = (rows.hi - rows.lo) * OW;
+        float* target = plane + (rows.lo + ki - ph) * W;
+        const Index begin = shift < 0 ? -shift : 0, end = shift > 0 ? length - shift : length;
+        for (Index i = begin; i < end; ++i) target[i + shift] += block[i];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void im2col(const float* image, const ImageGeometry& g, float* col) {
@@ -100,11 +129,15 @@ void im2col(const float* image, const ImageGeometry& g, float* col) {
   }
 }
 
-void col2im_add(const float* col, const ImageGeometry& g, float* image) {
+void col2im_add(float* col, const ImageGeometry& g, float* image) {
   const Index H = g.height, W = g.width, OH = g.out_h, OW = g.out_w;
   const Index kh = g.window.kernel.h, kw = g.window.kernel.w;
   const Index sh = g.window.stride.h, sw = g.window.stride.w;
   const Index ph = g.window.padding.h, pw = g.window.padding.w;
+  if (sh == 1 && sw == 1 && OW == W) {
+    col2im_same_width(col, g, image);
+    return;
+  }
   for (Index c = 0; c < static_cast<Index>(g.channels); ++c) {
     float* plane = image + c * H * W;
     for (Index ki = 0; ki < kh; ++ki) {

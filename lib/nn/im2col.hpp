@@ -22,7 +22,8 @@ struct ImageGeometry {
 // col[(c·kh + ki)·kw + kj][oh·OW + ow] = image[c][oh·sh − ph + ki][ow·sw − pw + kj], 0 in the padding.
 void im2col(const float* image, const ImageGeometry& g, float* col);
 // The adjoint of im2col: image[…] += col[…] for every position im2col read (padding entries dropped).
-// The caller zeroes image first when it wants a plain fold.
-void col2im_add(const float* col, const ImageGeometry& g, float* image);
+// The caller zeroes image first when it wants a plain fold. col is scratch: its padding entries may be
+// set to zero (for stride-1 same-width windows, so each kernel offset is added as one contiguous block).
+void col2im_add(float* col, const ImageGeometry& g, float* image);
 
 }  // namespace bnlab::nn
