@@ -76,6 +76,18 @@ inline void pool_2x2_scalar(const float* row0, const float* row1, std::uint32_t 
   *a = best_at;
 }
 
+// Runs group(start) over [0, count) four at a time, the last group ending at count (overlapping the one
+// before it, which recomputes the same values); returns how far that covered: count, or 0 when count < 4.
+template <class Group>
+Index in_groups_of_four(Index count, Group group) {
+  if (count < 4) return 0;
+  for (Index start = 0;; start += 4) {
+    start = std::min(start, count - 4);
+    group(start);
+    if (start + 4 == count) return count;
+  }
+}
+
 #if defined(__SSE2__)
 // Replaces best (and its index) by v where v > best or v is NaN.
 inline void take_if_greater(__m128 v, __m128i v_at, __m128& best, __m128i& best_at) {
@@ -115,14 +127,7 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
       _mm_storeu_ps(y + ow, best);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(a + ow), best_at);
     };
-    if (OW >= 4) {
-      for (Index start = 0;; start += 4) {
-        start = std::min(start, OW - 4);
-        group(start);
-        if (start + 4 == OW) break;
-      }
-      ow = OW;
-    }
+    ow = in_groups_of_four(OW, group);
 #endif
     for (; ow < OW; ++ow)
       pool_2x2_scalar(row0 + 2 * ow, row1 + 2 * ow, base + static_cast<std::uint32_t>(2 * ow), below, y + ow,
@@ -206,14 +211,7 @@ void unpool_plane_2x2(const float* g, const std::uint32_t* arg, Index H, Index W
       _mm_storeu_ps(row1 + 2 * ow, _mm_unpacklo_ps(bottom_left, bottom_right));
       _mm_storeu_ps(row1 + 2 * ow + 4, _mm_unpackhi_ps(bottom_left, bottom_right));
     };
-    if (OW >= 4) {
-      for (Index start = 0;; start += 4) {
-        start = std::min(start, OW - 4);
-        group(start);
-        if (start + 4 == OW) break;
-      }
-      ow = OW;
-    }
+    ow = in_groups_of_four(OW, group);
 #endif
     for (; ow < OW; ++ow) {
       const float grad = g[oh * OW + ow];
