@@ -37,7 +37,8 @@ std::function<int()> setup_bench(CLI::App& app) {
   app.add_option("--norm", args->norm, "none, batch, layer, group (8 groups) or all")->capture_default_str();
   app.add_option("--dropout", args->dropout, "on, off or both (rate 0.5)")->capture_default_str();
   app.add_option("--batch", args->options.batch, "Batch size")->capture_default_str();
-  app.add_option("--threads", args->options.threads, "Threads of bnlab's pool (OpenBLAS always runs single-threaded inside it)")
+  app.add_option("--threads", args->options.threads,
+                 "Threads of bnlab's pool (OpenBLAS always runs single-threaded inside it)")
       ->capture_default_str();
   app.add_option("--rounds", args->options.rounds, "Timed rounds (the median is reported)")
       ->capture_default_str();

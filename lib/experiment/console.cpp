@@ -127,8 +127,8 @@ void Console::begin(const std::vector<std::string>& trials, std::size_t skipped,
   count_ = trials.size();
   out_ << "bnlab run: " << trials.size() << " trial" << (trials.size() == 1 ? "" : "s") << " to run";
   if (skipped) out_ << ", " << skipped << " already finished (skipped)";
-  out_ << "; " << jobs << " at a time, " << threads_per_job << " thread"
-       << (threads_per_job == 1 ? "" : "s") << " each; logs in " << run_dir << "\n";
+  out_ << "; " << jobs << " at a time, " << threads_per_job << " thread" << (threads_per_job == 1 ? "" : "s")
+       << " each; logs in " << run_dir << "\n";
   out_.flush();
 }
 

@@ -59,7 +59,7 @@ class BatchNorm : public Layer {
   std::vector<float> mean_, inv_std_;          // per channel, what the last forward normalized with
   std::vector<double> sum_a_, sum_b_;          // per-channel accumulators reused by every pass
   std::vector<float> scale_, slope_, offset_;  // per-channel coefficients of the elementwise passes
-  Tensor output_;  // forward's y, then backward's dx
+  Tensor output_;                              // forward's y, then backward's dx
 };
 
 // Normalizes each feature of [N, C] (or each channel of [N, C, L]) over the batch (and L).
