@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "experiment/run_log.hpp"
+
 namespace bnlab::test {
 
 namespace fs = std::filesystem;
@@ -245,31 +247,8 @@ void RunFixture::write() const {
   if (write_plan) experiment["trials"] = plan;
   write_file(dir / "experiment.json", experiment.dump(2));
 
-  std::vector<std::string> header = {"trial", "variant", "seed"};
-  header.insert(header.end(), swept_keys.begin(), swept_keys.end());
-  for (const char* c : {"status",
-                        "epochs_run",
-                        "best_test_acc",
-                        "best_epoch",
-                        "final_test_acc",
-                        "final_test_loss",
-                        "final_train_acc",
-                        "final_train_loss",
-                        "probe_train_mode_acc",
-                        "probe_eval_mode_acc",
-                        "epochs_to_target",
-                        "steps_to_target",
-                        "diverged_at_step",
-                        "seconds",
-                        "seconds_per_epoch",
-                        "samples_per_s",
-                        "parameters",
-                        "dataset",
-                        "dataset_source",
-                        "train_samples",
-                        "test_samples",
-                        "error"})
-    header.push_back(c);
+  // The runner's own column list, so the fixture follows any change to the format.
+  const std::vector<std::string> header = experiment::trials_csv_header(swept_keys);
   std::string csv = join(header);
   for (const FixtureTrial& t : trials) {
     if (t.status == "absent") continue;
