@@ -8,17 +8,6 @@
 
 namespace bnlab::test {
 
-FixtureDir::FixtureDir() {
-  std::string templ = (std::filesystem::temp_directory_path() / "bnlab-data-test-XXXXXX").string();
-  if (!mkdtemp(templ.data())) throw std::runtime_error("cannot create a temporary directory");
-  path_ = templ;
-}
-
-FixtureDir::~FixtureDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 void write_bytes(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));

@@ -6,20 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.hpp"
+
 namespace bnlab::test {
 
 // A fresh directory for generated dataset files, removed with its contents when the object goes out of scope.
-class FixtureDir {
+class FixtureDir : public TempDir {
  public:
-  FixtureDir();
-  ~FixtureDir();
-  FixtureDir(const FixtureDir&) = delete;
-  FixtureDir& operator=(const FixtureDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
+  FixtureDir() : TempDir("bnlab-data-test") {}
+  std::string file(const std::string& name) const { return (path() / name).string(); }
 };
 
 using Bytes = std::vector<std::uint8_t>;
