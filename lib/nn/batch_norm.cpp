@@ -21,38 +21,31 @@ struct Channels {
   std::size_t batch, channels, positions, c0, c1;
 };
 
-// sums[c] += Σ term(index, c) over the channel's N·P values.
-template <class Term>
-void channel_sums(const Channels& r, double* sums, Term term) {
-  for (std::size_t n = 0; n < r.batch; ++n) {
-    if (r.positions == 1) {
-      for (std::size_t c = r.c0; c < r.c1; ++c) sums[c] += term(n * r.channels + c, c);
-    } else {
-      for (std::size_t c = r.c0; c < r.c1; ++c) {
-        const std::size_t at = (n * r.channels + c) * r.positions;
-        sums[c] += lane_sum(r.positions, [&](std::size_t p) { return term(at + p, c); });
-      }
-    }
-  }
-}
-
-// Two per-channel sums in one pass over memory.
+// sums_a[c] += Σ term_a(index, c) and sums_b[c] += Σ term_b(index, c) over each channel's N·P values, in
+// one pass over memory in memory order. Each channel's lanes (lanes[c]) stay open across its N runs and are
+// folded once at the end; the order of additions per channel does not depend on the range.
 template <class TermA, class TermB>
-void channel_sums2(const Channels& r, double* sums_a, double* sums_b, TermA term_a, TermB term_b) {
-  for (std::size_t n = 0; n < r.batch; ++n) {
-    if (r.positions == 1) {
+void channel_sums2(const Channels& r, LaneSums2* lanes, double* sums_a, double* sums_b, TermA term_a,
+                   TermB term_b) {
+  if (r.positions == 1) {
+    for (std::size_t n = 0; n < r.batch; ++n)
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         sums_a[c] += term_a(n * r.channels + c, c);
         sums_b[c] += term_b(n * r.channels + c, c);
       }
-    } else {
-      for (std::size_t c = r.c0; c < r.c1; ++c) {
-        const std::size_t at = (n * r.channels + c) * r.positions;
-        lane_sum2(
-            r.positions, [&](std::size_t p) { return term_a(at + p, c); },
-            [&](std::size_t p) { return term_b(at + p, c); }, sums_a[c], sums_b[c]);
-      }
+    return;
+  }
+  for (std::size_t c = r.c0; c < r.c1; ++c) lanes[c] = LaneSums2{};
+  for (std::size_t n = 0; n < r.batch; ++n)
+    for (std::size_t c = r.c0; c < r.c1; ++c) {
+      const std::size_t at = (n * r.channels + c) * r.positions;
+      lanes[c].add_run(
+          r.positions, [&](std::size_t p) { return term_a(at + p, c); },
+          [&](std::size_t p) { return term_b(at + p, c); });
     }
+  for (std::size_t c = r.c0; c < r.c1; ++c) {
+    sums_a[c] += lanes[c].a.total();
+    sums_b[c] += lanes[c].b.total();
   }
 }
 
@@ -79,15 +72,11 @@ void for_channel_ranges(std::size_t batch, std::size_t channels, std::size_t pos
     body({batch, channels, positions, 0, channels});
     return;
   }
-  // With one thread parallel_for runs the whole range inline, channel by channel as below.
+  // Whole ranges of channels, walked in memory order: visiting one channel at a time strides by C·H·W
+  // floats, a power of two for most conv layers, which maps a channel's runs onto a few cache sets and
+  // evicted them before the next pass could reuse them.
   core::parallel_for(channels, [&](std::size_t c0, std::size_t c1, int) {
-    if (positions == 1) {
-      body({batch, channels, positions, c0, c1});
-      return;
-    }
-    // One channel at a time: its N·P values (a few hundred KB for a conv layer) stay in this core's cache
-    // from the first pass to the last, instead of every pass streaming the whole tensor from memory.
-    for (std::size_t c = c0; c < c1; ++c) body({batch, channels, positions, c, c + 1});
+    body({batch, channels, positions, c0, c1});
   });
 }
 
@@ -112,6 +101,7 @@ BatchNorm::BatchNorm(std::size_t channels, const BatchNormOptions& options)
   scale_.resize(channels);
   slope_.resize(channels);
   offset_.resize(channels);
+  lanes_.resize(channels);
   reset();
 }
 
@@ -168,16 +158,26 @@ const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
 
   for_channel_ranges(batch, channels_, positions, [&](const Channels& r) {
     if (used_batch_stats_) {
-      // Two passes (mean, then squared deviations) stay accurate when |mean| ≫ σ.
-      double* batch_mean = sum_a_.data();
+      // One pass of Σd and Σd² in double, d = x − x₀ with x₀ the channel's first value: shifting by a value
+      // of the channel keeps the variance accurate when |mean| ≫ σ (as the two-pass formula does) while
+      // reading the input once instead of twice.
+      float* shift = slope_.data();
+      for (std::size_t c = r.c0; c < r.c1; ++c) shift[c] = in[c * positions];
       std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
-      channel_sums(r, batch_mean, [in](std::size_t i, std::size_t) { return double(in[i]); });
-      for (std::size_t c = r.c0; c < r.c1; ++c) batch_mean[c] /= static_cast<double>(count);
       std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
-      channel_sums(r, sum_b_.data(), [in, batch_mean](std::size_t i, std::size_t c) {
-        const double d = in[i] - batch_mean[c];
-        return d * d;
-      });
+      channel_sums2(
+          r, lanes_.data(), sum_a_.data(), sum_b_.data(),
+          [in, shift](std::size_t i, std::size_t c) { return double(in[i]) - double(shift[c]); },
+          [in, shift](std::size_t i, std::size_t c) {
+            const double d = double(in[i]) - double(shift[c]);
+            return d * d;
+          });
+      for (std::size_t c = r.c0; c < r.c1; ++c) {
+        const double mean_shifted = sum_a_[c] / static_cast<double>(count);
+        sum_a_[c] = shift[c] + mean_shifted;
+        // Σ(x − μ)² = Σd² − N·mean(d)²; |mean(d)| is of the order of σ, so little cancels.
+        sum_b_[c] = std::max(0.0, sum_b_[c] - static_cast<double>(count) * mean_shifted * mean_shifted);
+      }
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         const double mean = sum_a_[c], biased_var = sum_b_[c] / static_cast<double>(count);
         mean_[c] = static_cast<float>(mean);
@@ -232,7 +232,8 @@ const Tensor& BatchNorm::backward(const Tensor& dy) {
     std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
     const float* m = mean_.data();
     channel_sums2(
-        r, sum_a_.data(), sum_b_.data(), [g](std::size_t i, std::size_t) { return double(g[i]); },
+        r, lanes_.data(), sum_a_.data(), sum_b_.data(),
+        [g](std::size_t i, std::size_t) { return double(g[i]); },
         [g, in, m](std::size_t i, std::size_t c) { return double(g[i]) * (in[i] - m[c]); });
     if (options_.affine) {
       for (std::size_t c = r.c0; c < r.c1; ++c) {

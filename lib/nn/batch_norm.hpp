@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "nn/lane_sum.hpp"
 #include "nn/layer.hpp"
 
 namespace bnlab::nn {
@@ -58,6 +59,7 @@ class BatchNorm : public Layer {
   std::size_t batch_ = 0, positions_ = 0;
   std::vector<float> mean_, inv_std_;          // per channel, what the last forward normalized with
   std::vector<double> sum_a_, sum_b_;          // per-channel accumulators reused by every pass
+  std::vector<LaneSums2> lanes_;               // per-channel vector lanes of the sums over [N, C, H·W]
   std::vector<float> scale_, slope_, offset_;  // per-channel coefficients of the elementwise passes
   Tensor output_;                              // forward's y, then backward's dx
 };

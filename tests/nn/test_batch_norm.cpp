@@ -314,3 +314,33 @@ TEST_CASE("batchnorm/2d equals 1d on the pixels as rows", "[nn][batchnorm]") {
   }
   test::check_layer_gradients(bn2, {n, c, 3, 5}, 17);
 }
+
+TEST_CASE("batchnorm/statistics stay accurate when the mean dwarfs the spread", "[nn][batchnorm]") {
+  // The variance comes from one pass of shifted sums; check it against a two-pass double reference when
+  // |mean| = 3·10⁶σ (Σx² − N·mean² would lose the variance even in double), when the channel's first
+  // value (the shift) is an outlier, and over runs of 64 and 49 values (lanes, and lanes plus a remainder).
+  for (const Shape& shape : {Shape{6, 3, 8, 8}, Shape{5, 2, 7, 7}, Shape{300, 4}}) {
+    CAPTURE(to_string(shape));
+    const std::size_t n = shape[0], c = shape[1], positions = shape.size() == 4 ? shape[2] * shape[3] : 1;
+    nn::BatchNormOptions options;
+    options.momentum = 1.0;  // running statistics = this batch's statistics
+    std::unique_ptr<nn::BatchNorm> bn = make_batch_norm(shape, options);
+    Tensor x = Tensor::from_shape(shape);
+    core::Rng rng(11);
+    for (auto& v : x) v = rng.normal(3e5f, 0.1f);
+    x.data()[0] = 3e5f + 30.f;  // channel 0 starts 300σ away from its mean
+    bn->forward(x, nn::Mode::Train);
+    for (std::size_t ch = 0; ch < c; ++ch) {
+      std::vector<double> values;
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t p = 0; p < positions; ++p) values.push_back(x.data()[(i * c + ch) * positions + p]);
+      double mean = 0.0, squares = 0.0;
+      for (double v : values) mean += v;
+      mean /= static_cast<double>(values.size());
+      for (double v : values) squares += (v - mean) * (v - mean);
+      const double unbiased_var = squares / static_cast<double>(values.size() - 1);
+      CHECK(bn->running_mean(ch) == Approx(mean).epsilon(1e-7));
+      CHECK(bn->running_var(ch) == Approx(unbiased_var).epsilon(1e-4));
+    }
+  }
+}
