@@ -25,9 +25,12 @@ Span valid_span(Index offset, Index stride, Index size, Index out) {
   return {std::min(lo, out), std::clamp(hi, std::min(lo, out), out)};
 }
 
-}  // namespace
-
-namespace {
+// Zeroes columns [first, last) of a block of `rows` rows `width` wide. Column by column on purpose: the
+// usual range is one column, and a fill per row was a memset call per row (~3% of a cifar-cnn step).
+void zero_columns(float* block, Index rows, Index width, Index first, Index last) {
+  for (Index j = first; j < last; ++j)
+    for (Index r = 0; r < rows; ++r) block[r * width + j] = 0.0f;
+}
 
 // Stride 1 with an output as wide as the input ("same" padding, the usual 3×3/padding 1): a kernel
 // offset's column-matrix row is the image shifted by a constant, so all its in-image rows are one
@@ -53,11 +56,8 @@ void im2col_same_width(const float* image, const ImageGeometry& g, float* col) {
         // block[i] = source[i + shift], except where that would read before or after the image.
         const Index begin = shift < 0 ? -shift : 0, end = shift > 0 ? length - shift : length;
         if (begin < end) std::copy(source + begin + shift, source + end + shift, block + begin);
-        for (Index r = 0; r < rows.hi - rows.lo; ++r) {
-          float* row = block + r * OW;
-          std::fill(row, row + cols.lo, 0.0f);
-          std::fill(row + cols.hi, row + OW, 0.0f);
-        }
+        zero_columns(block, rows.hi - rows.lo, OW, 0, cols.lo);
+        zero_columns(block, rows.hi - rows.lo, OW, cols.hi, OW);
       }
     }
   }
@@ -78,11 +78,8 @@ void col2im_same_width(float* col, const ImageGeometry& g, float* image) {
       for (Index kj = 0; kj < kw; ++kj) {
         const Span cols = valid_span(kj - pw, 1, W, OW);
         float* block = col + ((c * kh + ki) * kw + kj) * OH * OW + rows.lo * OW;
-        for (Index r = 0; r < rows.hi - rows.lo; ++r) {
-          float* row = block + r * OW;
-          std::fill(row, row + cols.lo, 0.0f);
-          std::fill(row + cols.hi, row + OW, 0.0f);
-        }
+        zero_columns(block, rows.hi - rows.lo, OW, 0, cols.lo);
+        zero_columns(block, rows.hi - rows.lo, OW, cols.hi, OW);
         const Index shift = kj - pw, length = (rows.hi - rows.lo) * OW;
         float* target = plane + (rows.lo + ki - ph) * W;
         const Index begin = shift < 0 ? -shift : 0, end = shift > 0 ? length - shift : length;
