@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh data plot slurm
 bash scripts/fetch_data.sh fashion-mnist
 bash scripts/build.sh
-ctest --test-dir build --output-on-failure -j"$(nproc 2>/dev/null || echo 2)"
+ctest --test-dir build --output-on-failure --timeout 600 -j"$(nproc 2>/dev/null || echo 2)"

@@ -67,17 +67,21 @@ class Pool {
     count_ = count;
     error_ = nullptr;
     pending_.store(size_ - 1, std::memory_order_relaxed);
-    {
-      // Under the mutex, so a worker about to sleep either sees the new generation or gets the notify.
-      std::lock_guard<std::mutex> lock(mutex_);
-      generation_.fetch_add(1, std::memory_order_release);
+    // Workers are usually spinning; the mutex and the notify are only needed for one that went to sleep.
+    // Both sides store then load (seq_cst), so a worker about to sleep either sees the new generation in
+    // its wait predicate or is counted in sleeping_ here and gets the notify.
+    generation_.fetch_add(1, std::memory_order_seq_cst);
+    if (sleeping_.load(std::memory_order_seq_cst) > 0) {
+      { std::lock_guard<std::mutex> lock(mutex_); }
+      wake_.notify_all();
     }
-    wake_.notify_all();
     run_chunk(0);
-    auto all_done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+    auto all_done = [this] { return pending_.load(std::memory_order_seq_cst) == 0; };
     if (!spin_until(all_done)) {
       std::unique_lock<std::mutex> lock(mutex_);
+      owner_waiting_.store(true, std::memory_order_seq_cst);
       done_.wait(lock, all_done);
+      owner_waiting_.store(false, std::memory_order_relaxed);
     }
     body_ = nullptr;
     if (error_) std::rethrow_exception(error_);
@@ -100,16 +104,21 @@ class Pool {
     std::uint64_t seen = 0;
     for (;;) {
       auto woken = [&] {
-        return quit_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+        return quit_.load(std::memory_order_acquire) || generation_.load(std::memory_order_seq_cst) != seen;
       };
       if (!spin_until(woken)) {
         std::unique_lock<std::mutex> lock(mutex_);
+        sleeping_.fetch_add(1, std::memory_order_seq_cst);
         wake_.wait(lock, woken);
+        sleeping_.fetch_sub(1, std::memory_order_relaxed);
       }
       if (quit_.load(std::memory_order_acquire)) return;
       seen = generation_.load(std::memory_order_acquire);
       run_chunk(worker);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // Same store-then-load pairing as in run(): the owner either sees pending_ reach zero before it
+      // sleeps, or is flagged here and gets the notify (under the mutex, so not before it waits).
+      if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+          owner_waiting_.load(std::memory_order_seq_cst)) {
         std::lock_guard<std::mutex> lock(mutex_);
         done_.notify_one();
       }
@@ -124,6 +133,8 @@ class Pool {
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> quit_{false};
+  std::atomic<int> sleeping_{0};            // workers waiting on wake_
+  std::atomic<bool> owner_waiting_{false};  // run()'s caller waiting on done_
   // Written by run() before the generation is published, read by workers after they see it.
   const std::function<void(std::size_t, std::size_t, int)>* body_ = nullptr;
   std::size_t count_ = 0;

@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "core/blas.hpp"
@@ -36,6 +38,22 @@ TEST_CASE("parallel/every index runs exactly once in contiguous chunks", "[paral
         if (i > 0) CHECK(worker_of[i] >= worker_of[i - 1]);
       }
     }
+  }
+  core::set_threads(1);
+}
+
+TEST_CASE("parallel/sleeping workers are woken and a slow worker is waited for", "[parallel][core]") {
+  // Gaps longer than the pool's spin put the workers to sleep before each task; a worker that takes
+  // longer than the spin puts the caller to sleep. A lost wake-up would hang here or miss a chunk.
+  core::set_threads(3);
+  for (int round = 0; round < 20; ++round) {
+    std::this_thread::sleep_for(std::chrono::microseconds(round % 2 ? 600 : 50));
+    std::vector<int> hits(6, 0);
+    core::parallel_for(hits.size(), [&](std::size_t b, std::size_t e, int w) {
+      if (w == 2 && round % 3 == 0) std::this_thread::sleep_for(std::chrono::microseconds(800));
+      for (std::size_t i = b; i < e; ++i) ++hits[i];
+    });
+    for (int h : hits) CHECK(h == 1);
   }
   core::set_threads(1);
 }
