@@ -21,7 +21,6 @@ except ImportError:
              "or install torch for " + sys.executable)
 
 
-
 def limit_openblas_threads(threads):
     """torch.set_num_threads does not reach OpenBLAS's own thread pool, which Debian's PyTorch uses for
     its dense layers: without this, "1 thread" ran those GEMMs on every core (measured: 2.0 CPU-seconds per

@@ -161,20 +161,19 @@ const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
       // One pass of Σd and Σd² in double, d = x − x₀ with x₀ the channel's first value: shifting by a value
       // of the channel keeps the variance accurate when |mean| ≫ σ (as the two-pass formula does) while
       // reading the input once instead of twice.
-      float* shift = slope_.data();
-      for (std::size_t c = r.c0; c < r.c1; ++c) shift[c] = in[c * positions];
+      // x₀ of channel c is in[c·P] (sample 0, position 0).
+      auto d = [in, positions](std::size_t i, std::size_t c) {
+        return double(in[i]) - double(in[c * positions]);
+      };
       std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
       std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
-      channel_sums2(
-          r, lanes_.data(), sum_a_.data(), sum_b_.data(),
-          [in, shift](std::size_t i, std::size_t c) { return double(in[i]) - double(shift[c]); },
-          [in, shift](std::size_t i, std::size_t c) {
-            const double d = double(in[i]) - double(shift[c]);
-            return d * d;
-          });
+      channel_sums2(r, lanes_.data(), sum_a_.data(), sum_b_.data(), d, [d](std::size_t i, std::size_t c) {
+        const double v = d(i, c);
+        return v * v;
+      });
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         const double mean_shifted = sum_a_[c] / static_cast<double>(count);
-        sum_a_[c] = shift[c] + mean_shifted;
+        sum_a_[c] = in[c * positions] + mean_shifted;
         // Σ(x − μ)² = Σd² − N·mean(d)²; |mean(d)| is of the order of σ, so little cancels.
         sum_b_[c] = std::max(0.0, sum_b_[c] - static_cast<double>(count) * mean_shifted * mean_shifted);
       }

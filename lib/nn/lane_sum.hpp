@@ -10,20 +10,24 @@ namespace bnlab::nn {
 // are four AVX-512 (eight AVX2) accumulators, enough to hide the add latency.
 inline constexpr std::size_t kSumLanes = 32;
 
+// add(j, i) for i < n, element i going to lane j = i mod 32: full groups of 32, then the rest.
+template <class Add>
+void for_each_lane(std::size_t n, Add add) {
+  std::size_t i = 0;
+  for (; i + kSumLanes <= n; i += kSumLanes)
+    for (std::size_t j = 0; j < kSumLanes; ++j) add(j, i + j);
+  for (std::size_t j = 0; i + j < n; ++j) add(j, i + j);
+}
+
 // Lanes that stay open across many runs (BatchNorm adds a channel's N runs of H·W values): folding the
 // lanes into one number per run cost more than the run itself for 8×8 maps, so they are folded once, at
 // the end, pairwise (five dependent adds instead of 32).
 struct LaneSums {
   double lane[kSumLanes] = {};
 
-  // lane[j] += term(i) for i < n, element i going to lane i mod 32 of the run.
   template <class Term>
   void add_run(std::size_t n, Term term) {
-    std::size_t i = 0;
-    for (; i + kSumLanes <= n; i += kSumLanes)
-      for (std::size_t j = 0; j < kSumLanes; ++j) lane[j] += term(i + j);
-    const std::size_t rest = n - i;
-    for (std::size_t j = 0; j < rest; ++j) lane[j] += term(i + j);
+    for_each_lane(n, [&](std::size_t j, std::size_t i) { lane[j] += term(i); });
   }
 
   double total() const {
@@ -41,17 +45,10 @@ struct LaneSums2 {
 
   template <class TermA, class TermB>
   void add_run(std::size_t n, TermA term_a, TermB term_b) {
-    std::size_t i = 0;
-    for (; i + kSumLanes <= n; i += kSumLanes)
-      for (std::size_t j = 0; j < kSumLanes; ++j) {
-        a.lane[j] += term_a(i + j);
-        b.lane[j] += term_b(i + j);
-      }
-    const std::size_t rest = n - i;
-    for (std::size_t j = 0; j < rest; ++j) {
-      a.lane[j] += term_a(i + j);
-      b.lane[j] += term_b(i + j);
-    }
+    for_each_lane(n, [&](std::size_t j, std::size_t i) {
+      a.lane[j] += term_a(i);
+      b.lane[j] += term_b(i);
+    });
   }
 };
 
