@@ -57,7 +57,9 @@ void BufferSnapshot::restore(nn::Sequential& model) {
 double LayerProbe::measure(nn::Sequential& model, nn::SoftmaxCrossEntropy& loss, const Tensor& images,
                            const std::vector<std::int32_t>& labels) {
   const nn::Mode previous = model.mode();
+  const bool kept = model.keep_layer_outputs();
   model.set_mode(nn::Mode::Train);
+  model.set_keep_layer_outputs(true);  // every layer's output is measured, a fused BatchNorm's too
   model.zero_grad();
   const Tensor& logits = model.forward(images);
   const double value = loss.forward(logits, labels);
@@ -83,6 +85,7 @@ double LayerProbe::measure(nn::Sequential& model, nn::SoftmaxCrossEntropy& loss,
     s.weight_norm = std::sqrt(w);
   }
   model.set_mode(previous);
+  model.set_keep_layer_outputs(kept);
   return value;
 }
 

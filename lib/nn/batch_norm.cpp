@@ -137,6 +137,23 @@ Shape BatchNorm2d::output_shape(const Shape& in) const {
 }
 
 const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
+  return forward_pass<false>(x, mode);
+}
+
+const Tensor& BatchNorm::forward_relu(const Tensor& x, Mode mode) {
+  return forward_pass<true>(x, mode);
+}
+
+const Tensor& BatchNorm::backward(const Tensor& dy) {
+  return backward_pass<false>(dy);
+}
+
+const Tensor& BatchNorm::backward_relu(const Tensor& dy) {
+  return backward_pass<true>(dy);
+}
+
+template <bool kRelu>
+const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode) {
   const Shape shape = output_shape(shape_of(x));
   const std::size_t batch = shape[0], positions = element_count(shape) / (batch * channels_);
   const std::size_t count = batch * positions;  // values per channel
@@ -203,7 +220,15 @@ const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
       offset_[c] = beta ? beta[c] : 0.0f;
     }
     const float *m = mean_.data(), *scale = scale_.data(), *shift = offset_.data();
-    for_each_element(r, [=](std::size_t i, std::size_t c) { out[i] = (in[i] - m[c]) * scale[c] + shift[c]; });
+    for_each_element(r, [=](std::size_t i, std::size_t c) {
+      const float y = (in[i] - m[c]) * scale[c] + shift[c];
+      // The same comparison as ReLU::forward, so the fused output is bit-identical.
+      if constexpr (kRelu) {
+        out[i] = y > 0.0f ? y : 0.0f;
+      } else {
+        out[i] = y;
+      }
+    });
   });
 
   input_ = &x;
@@ -212,7 +237,8 @@ const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
   return output_;
 }
 
-const Tensor& BatchNorm::backward(const Tensor& dy) {
+template <bool kRelu>
+const Tensor& BatchNorm::backward_pass(const Tensor& dy) {
   if (!input_ || shape_of(dy) != shape_of(*input_))
     throw ShapeError(type() + ": backward got dy " + to_string(shape_of(dy)) +
                      " but the last forward input was " +
@@ -221,9 +247,22 @@ const Tensor& BatchNorm::backward(const Tensor& dy) {
   const float* g = dy.data();
   const std::size_t batch = batch_, positions = positions_;
   const double count = static_cast<double>(batch * positions);
-  // dx goes into the output buffer: backward needs x and dy but never y, and nothing reads y after the
-  // next layer's backward. That saves a tensor of the input's size (29 MB of cifar-cnn's 204 at batch 128).
+  // dx goes into the output buffer: backward needs x and dy but never y (fused, only the sign of max(y, 0),
+  // read just before it is overwritten), and nothing reads y after the next layer's backward. That saves a
+  // tensor of the input's size (29 MB of cifar-cnn's 204 at batch 128).
   float* dx = output_.data();
+  // Fused with a ReLU, dy is dL/d(ReLU output), and the gradient BatchNorm sees is dy where the ReLU output
+  // (held in output_) is positive, as ReLU::backward computes it.
+  const float* relu_out = output_.data();
+  auto grad = [g, relu_out](std::size_t i) {
+    if constexpr (kRelu) {
+      const float gi = g[i];  // loaded unconditionally so the loops vectorize
+      return relu_out[i] > 0.0f ? gi : 0.0f;
+    } else {
+      (void)relu_out;
+      return g[i];
+    }
+  };
 
   for_channel_ranges(batch, channels_, positions, [&](const Channels& r) {
     // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
@@ -232,8 +271,8 @@ const Tensor& BatchNorm::backward(const Tensor& dy) {
     const float* m = mean_.data();
     channel_sums2(
         r, lanes_.data(), sum_a_.data(), sum_b_.data(),
-        [g](std::size_t i, std::size_t) { return double(g[i]); },
-        [g, in, m](std::size_t i, std::size_t c) { return double(g[i]) * (in[i] - m[c]); });
+        [grad](std::size_t i, std::size_t) { return double(grad(i)); },
+        [grad, in, m](std::size_t i, std::size_t c) { return double(grad(i)) * (in[i] - m[c]); });
     if (options_.affine) {
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         weight_grad.data()[c] += static_cast<float>(sum_b_[c] * inv_std_[c]);  // Σ dy·x̂
@@ -253,7 +292,11 @@ const Tensor& BatchNorm::backward(const Tensor& dy) {
     }
     const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
     for_each_element(r, [=](std::size_t i, std::size_t c) {
-      dx[i] = scale[c] * g[i] + slope[c] * (in[i] - m[c]) + offset[c];
+      float gi = g[i];
+      // Fused: the ReLU output is read through dx, the pointer that overwrites it, so the compiler sees
+      // one address rather than two that might overlap (which would keep the loop from vectorizing).
+      if constexpr (kRelu) gi = dx[i] > 0.0f ? gi : 0.0f;
+      dx[i] = scale[c] * gi + slope[c] * (in[i] - m[c]) + offset[c];
     });
   });
   return output_;

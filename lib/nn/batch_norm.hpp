@@ -33,6 +33,11 @@ class BatchNorm : public Layer {
   // Writes dx over the forward output (the same buffer): y is not needed once the next layer's backward
   // has run, and this saves a tensor of the input's size.
   const Tensor& backward(const Tensor& dy) override;
+  // BatchNorm followed by ReLU in the same passes over memory, bit for bit what the two layers compute one
+  // after the other (Sequential fuses such pairs). The output buffer holds max(y, 0) instead of y, which
+  // saves the ReLU's own pass and tensor; backward_relu takes dL/d(ReLU output) and returns dL/dx.
+  const Tensor& forward_relu(const Tensor& x, Mode mode);
+  const Tensor& backward_relu(const Tensor& dy);
   // γ = 1, β = 0 and running statistics reset, as PyTorch's reset_parameters.
   void initialize(core::Rng& rng) override;
   std::vector<Param> params() override;
@@ -51,6 +56,10 @@ class BatchNorm : public Layer {
 
  private:
   void reset();
+  template <bool kRelu>
+  const Tensor& forward_pass(const Tensor& x, Mode mode);
+  template <bool kRelu>
+  const Tensor& backward_pass(const Tensor& dy);
 
   std::size_t channels_;
   BatchNormOptions options_;

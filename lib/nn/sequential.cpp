@@ -2,6 +2,8 @@
 #include "nn/sequential.hpp"
 
 #include "core/error.hpp"
+#include "nn/batch_norm.hpp"
+#include "nn/relu.hpp"
 
 namespace bnlab::nn {
 
@@ -30,6 +32,12 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
   sample_shapes_out_.push_back(output_sample_shape_);
   layers_.push_back(std::move(layer));
   outputs_.push_back(nullptr);
+  fused_.push_back(false);
+  fusable_.push_back(false);
+  const std::size_t last = layers_.size() - 1;
+  if (last > 0 && dynamic_cast<const ReLU*>(layers_[last].get()) &&
+      dynamic_cast<const BatchNorm*>(layers_[last - 1].get()))
+    fusable_[last - 1] = true;
   set_input_grad_needed(input_grad_needed_);
   return *this;
 }
@@ -51,20 +59,45 @@ const Tensor& Sequential::forward(const Tensor& x) {
                      to_string(shape_of(x)));
   const Tensor* h = &x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
+    fused_[i] = fusable_[i] && !keep_layer_outputs_;
     try {
-      h = &layers_[i]->forward(*h, mode_);
+      h = fused_[i] ? &static_cast<BatchNorm&>(*layers_[i]).forward_relu(*h, mode_)
+                    : &layers_[i]->forward(*h, mode_);
     } catch (const ShapeError& e) {
       throw ShapeError("layer " + layer_name(i) + ": " + e.what());
     }
-    outputs_[i] = h;
+    if (fused_[i]) {
+      // The ReLU's work is done: its output is the BatchNorm's buffer.
+      outputs_[i] = nullptr;
+      outputs_[++i] = h;
+      fused_[i] = false;
+    } else {
+      outputs_[i] = h;
+    }
   }
   return *h;
 }
 
 const Tensor& Sequential::backward(const Tensor& dy) {
   const Tensor* g = &dy;
-  for (std::size_t i = layers_.size(); i-- > 0;) g = &layers_[i]->backward(*g);
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    if (i > 0 && fused_[i - 1]) {
+      g = &static_cast<BatchNorm&>(*layers_[--i]).backward_relu(*g);
+    } else {
+      g = &layers_[i]->backward(*g);
+    }
+  }
   return *g;
+}
+
+const Tensor& Sequential::layer_output(std::size_t i) const {
+  if (i >= outputs_.size() || (!outputs_[i] && !fused_[i]))
+    throw Error("layer_output(" + std::to_string(i) + "): no forward pass has produced it");
+  if (!outputs_[i])
+    throw Error("the output of layer " + layer_name(i) +
+                " was not kept: it ran fused with the ReLU after it; call set_keep_layer_outputs(true) "
+                "before forward to keep every layer's output");
+  return *outputs_[i];
 }
 
 void Sequential::initialize(core::Rng& rng) {

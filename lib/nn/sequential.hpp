@@ -32,6 +32,12 @@ class Sequential {
   // Training never uses dL/d(input): false lets the first layers skip computing it. Default true.
   void set_input_grad_needed(bool needed);
 
+  // A BatchNorm directly followed by a ReLU runs as one fused layer (BatchNorm::forward_relu): the same
+  // numbers in fewer passes over memory, but the BatchNorm's own output (before the ReLU) is not kept.
+  // true turns fusion off so layer_output can return every layer's output. Default false.
+  void set_keep_layer_outputs(bool keep) { keep_layer_outputs_ = keep; }
+  bool keep_layer_outputs() const { return keep_layer_outputs_; }
+
   void set_mode(Mode mode) { mode_ = mode; }
   Mode mode() const { return mode_; }
   void initialize(core::Rng& rng);
@@ -47,8 +53,9 @@ class Sequential {
   const Layer& layer(std::size_t i) const { return *layers_.at(i); }
   // "<index>.<type>", the name used for the layer in logs.
   std::string layer_name(std::size_t i) const;
-  // The output of layer i from the last forward pass.
-  const Tensor& layer_output(std::size_t i) const { return *outputs_.at(i); }
+  // The output of layer i from the last forward pass; throws Error for a BatchNorm that was fused with its
+  // ReLU (see set_keep_layer_outputs).
+  const Tensor& layer_output(std::size_t i) const;
   const Shape& sample_shape() const { return sample_shape_; }
   // Per-sample output shape of the whole model.
   const Shape& output_sample_shape() const { return output_sample_shape_; }
@@ -59,9 +66,12 @@ class Sequential {
   Shape sample_shape_, output_sample_shape_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Shape> sample_shapes_out_;
-  std::vector<const Tensor*> outputs_;
+  std::vector<const Tensor*> outputs_;  // nullptr for a fused BatchNorm
+  std::vector<bool> fusable_;           // layer i is a BatchNorm and layer i + 1 a ReLU
+  std::vector<bool> fused_;             // layer i ran fused with layer i + 1 in the last forward
   Mode mode_ = Mode::Train;
   bool input_grad_needed_ = true;
+  bool keep_layer_outputs_ = false;
 };
 
 }  // namespace bnlab::nn

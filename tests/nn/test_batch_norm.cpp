@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "nn/relu.hpp"
+#include "support/bit_identical.hpp"
 #include "support/gradient_check.hpp"
 #include "support/norm_goldens.hpp"
 
@@ -341,6 +343,51 @@ TEST_CASE("batchnorm/statistics stay accurate when the mean dwarfs the spread", 
       const double unbiased_var = squares / static_cast<double>(values.size() - 1);
       CHECK(bn->running_mean(ch) == Approx(mean).epsilon(1e-7));
       CHECK(bn->running_var(ch) == Approx(unbiased_var).epsilon(1e-4));
+    }
+  }
+}
+
+TEST_CASE("batchnorm/fused with a ReLU equals BatchNorm then ReLU bit for bit", "[nn][batchnorm]") {
+  // Shapes: conv-sized (split over the pool), odd runs (lanes plus a remainder), dense rows, [N, C, L].
+  for (const Shape& shape : {Shape{64, 16, 8, 8}, Shape{5, 3, 7, 7}, Shape{300, 6}, Shape{4, 3, 5}}) {
+    for (const nn::Mode mode : {nn::Mode::Train, nn::Mode::Eval}) {
+      for (const bool affine : {true, false}) {
+        CAPTURE(to_string(shape), mode == nn::Mode::Train, affine);
+        nn::BatchNormOptions options;
+        options.affine = affine;
+        std::unique_ptr<nn::BatchNorm> fused = make_batch_norm(shape, options),
+                                       plain = make_batch_norm(shape, options);
+        core::Rng rng(23);
+        if (affine)
+          for (std::size_t c = 0; c < shape[1]; ++c) {
+            fused->weight(c) = plain->weight(c) = rng.normal(1.f, 0.5f);
+            fused->bias(c) = plain->bias(c) = rng.normal(0.f, 0.5f);
+          }
+        for (std::size_t c = 0; c < shape[1]; ++c) {
+          fused->running_mean(c) = plain->running_mean(c) = rng.normal(0.5f, 0.2f);
+          fused->running_var(c) = plain->running_var(c) = rng.uniform(0.5f, 2.f);
+        }
+        nn::ReLU relu;
+        Tensor x = Tensor::from_shape(shape), g = Tensor::from_shape(shape);
+        // Two steps, so the second one starts from the updated running statistics.
+        for (int step = 0; step < 2; ++step) {
+          for (auto& v : x) v = rng.normal(0.5f, 2.f);
+          for (auto& v : g) v = rng.normal();
+          const Tensor y_fused = fused->forward_relu(x, mode);
+          const Tensor y_plain = relu.forward(plain->forward(x, mode), mode);
+          const Tensor dx_fused = fused->backward_relu(g);
+          const Tensor dx_plain = plain->backward(relu.backward(g));
+          CHECK(std::count(y_fused.begin(), y_fused.end(), 0.0f) > 0);  // the ReLU did clip something
+          CHECK(test::bit_identical(y_fused, y_plain));
+          CHECK(test::bit_identical(dx_fused, dx_plain));
+          if (affine) {
+            CHECK(test::bit_identical(fused->weight_grad, plain->weight_grad));
+            CHECK(test::bit_identical(fused->bias_grad, plain->bias_grad));
+          }
+          CHECK(test::bit_identical(fused->running_mean, plain->running_mean));
+          CHECK(test::bit_identical(fused->running_var, plain->running_var));
+        }
+      }
     }
   }
 }

@@ -2,7 +2,6 @@
 // mismatched model, a foreign or newer file, truncation and corruption.
 #include "nn/checkpoint.hpp"
 
-#include <cstring>
 #include <sstream>
 
 #include <xtensor/xmath.hpp>
@@ -19,14 +18,12 @@
 #include "nn/relu.hpp"
 #include "optim/adam.hpp"
 #include "optim/sgd.hpp"
+#include "support/bit_identical.hpp"
 
 using namespace bnlab;
+using test::bit_identical;
 
 namespace {
-
-bool bit_identical(const Tensor& a, const Tensor& b) {
-  return shape_of(a) == shape_of(b) && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 // Dense → ReLU → Dense on 6 features.
 nn::Sequential make_mlp(std::size_t hidden = 5) {

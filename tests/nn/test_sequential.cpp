@@ -1,13 +1,17 @@
-// Sequential: skipping the model-input gradient leaves every parameter gradient unchanged.
+// Sequential: skipping the model-input gradient leaves every parameter gradient unchanged; a fused BatchNorm
+// → ReLU pair gives the same numbers as the two layers.
 #include "nn/sequential.hpp"
 
 #include <catch2/catch.hpp>
 
+#include "core/error.hpp"
 #include "core/rng.hpp"
+#include "nn/batch_norm.hpp"
 #include "nn/conv2d.hpp"
 #include "nn/dense.hpp"
 #include "nn/flatten.hpp"
 #include "nn/relu.hpp"
+#include "support/bit_identical.hpp"
 
 using namespace bnlab;
 
@@ -72,4 +76,59 @@ TEST_CASE("sequential/parameter-free layers before the first weights skip their 
   CHECK(model.layer(3).input_grad_needed());
   model.set_input_grad_needed(true);
   for (std::size_t i = 0; i < model.size(); ++i) CHECK(model.layer(i).input_grad_needed());
+}
+
+TEST_CASE("sequential/a BatchNorm followed by a ReLU runs fused with the same results", "[nn][sequential]") {
+  // conv → bn2d → relu → flatten → dense → bn1d → relu → dense: two fusable pairs.
+  auto build = [] {
+    nn::Sequential model({2, 6, 6});
+    model.emplace<nn::Conv2d>(2, 4, 3, 1, 1);
+    model.emplace<nn::BatchNorm2d>(4);
+    model.emplace<nn::ReLU>();
+    model.emplace<nn::Flatten>();
+    model.emplace<nn::Dense>(144, 8);
+    model.emplace<nn::BatchNorm1d>(8);
+    model.emplace<nn::ReLU>();
+    model.emplace<nn::Dense>(8, 3);
+    core::Rng rng(4);
+    model.initialize(rng);
+    return model;
+  };
+  nn::Sequential fused = build(), kept = build();
+  kept.set_keep_layer_outputs(true);
+  CHECK_FALSE(fused.keep_layer_outputs());
+  core::Rng rng(8);
+  Tensor x = Tensor::from_shape({5, 2, 6, 6}), dy = Tensor::from_shape({5, 3});
+  for (int step = 0; step < 2; ++step) {
+    for (auto& v : x) v = rng.normal();
+    for (auto& v : dy) v = rng.normal();
+    for (nn::Sequential* m : {&fused, &kept}) m->zero_grad();
+    const Tensor out_fused = fused.forward(x), out_kept = kept.forward(x);
+    CHECK(test::bit_identical(out_fused, out_kept));
+    CHECK(
+        test::bit_identical(fused.layer_output(2), kept.layer_output(2)));  // the ReLU's output, fused or not
+    CHECK(test::bit_identical(fused.layer_output(6), kept.layer_output(6)));
+    CHECK_THROWS_WITH(fused.layer_output(1),
+                      Catch::Contains("1.batchnorm2d") && Catch::Contains("set_keep_layer_outputs(true)"));
+    CHECK_THROWS_AS(fused.layer_output(5), Error);
+    CHECK_NOTHROW(kept.layer_output(1));
+    CHECK(test::bit_identical(fused.backward(dy), kept.backward(dy)));
+    const auto pf = fused.params(), pk = kept.params();
+    REQUIRE(pf.size() == pk.size());
+    for (std::size_t i = 0; i < pf.size(); ++i) {
+      CAPTURE(pf[i].name);
+      CHECK(test::bit_identical(*pf[i].grad, *pk[i].grad));
+    }
+    const auto bf = fused.buffers(), bk = kept.buffers();
+    for (std::size_t i = 0; i < bf.size(); ++i) CHECK(test::bit_identical(*bf[i].value, *bk[i].value));
+  }
+  // Switching fusion off between steps keeps every layer's output from the next forward on.
+  fused.set_keep_layer_outputs(true);
+  fused.forward(x);
+  kept.forward(x);
+  CHECK(test::bit_identical(fused.layer_output(1), kept.layer_output(1)));
+  fused.set_mode(nn::Mode::Eval);
+  fused.set_keep_layer_outputs(false);
+  kept.set_mode(nn::Mode::Eval);
+  CHECK(test::bit_identical(fused.forward(x), kept.forward(x)));
 }
