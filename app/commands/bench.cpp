@@ -18,16 +18,21 @@ struct BenchArgs {
   bool json = false;
 };
 
-void print_header() {
+void print_header(bool versus_plain) {
   std::printf("OpenBLAS kernels: %s (OPENBLAS_CORETYPE overrides)\n", core::blas_core_name().c_str());
-  std::printf("%-10s %-6s %-7s %6s %7s %14s %10s %14s %10s %9s\n", "model", "norm", "dropout", "batch",
+  std::printf("%-10s %-6s %-7s %6s %7s %14s %10s %14s %10s %9s", "model", "norm", "dropout", "batch",
               "threads", "train samp/s", "train GF/s", "infer samp/s", "infer GF/s", "peak MB");
+  if (versus_plain) std::printf(" %16s %16s", "train vs plain", "infer vs plain");
+  std::printf("\n");
 }
 
 void print_row(const experiment::BenchResult& r) {
-  std::printf("%-10s %-6s %-7s %6zu %7d %14.0f %10.1f %14.0f %10.1f %9.0f\n", r.what.model.c_str(),
+  std::printf("%-10s %-6s %-7s %6zu %7d %14.0f %10.1f %14.0f %10.1f %9.0f", r.what.model.c_str(),
               r.what.norm.c_str(), r.what.dropout ? "on" : "off", r.batch, r.threads, r.train_samples_per_s,
               r.train_gflops, r.infer_samples_per_s, r.infer_gflops, r.peak_rss_mb);
+  if (r.train_cost_vs_plain && r.infer_cost_vs_plain)
+    std::printf(" %+15.1f%% %+15.1f%%", 100.0 * *r.train_cost_vs_plain, 100.0 * *r.infer_cost_vs_plain);
+  std::printf("\n");
   std::fflush(stdout);
 }
 
@@ -44,11 +49,15 @@ std::function<int()> setup_bench(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--steps", args->options.steps, "Training steps per round")->capture_default_str();
   app.add_option("--warmup", args->options.warmup_steps, "Untimed steps first")->capture_default_str();
+  app.add_flag(
+      "--versus-plain", args->options.versus_plain,
+      "Time each case in alternating rounds with its plain model (norm none) and report its cost over "
+      "it; peak memory then covers both models");
   app.add_flag("--json", args->json, "One JSON object per line instead of a table");
   return [args] {
     try {
       const auto cases = experiment::bench_cases(args->model, args->norm, args->dropout);
-      if (!args->json) print_header();
+      if (!args->json) print_header(args->options.versus_plain);
       for (const auto& c : cases) {
         const auto result = experiment::run_bench(c, args->options);
         if (args->json) {

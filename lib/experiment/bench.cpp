@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "core/blas.hpp"
 #include "core/blas_kernels.hpp"
@@ -116,69 +117,131 @@ std::vector<BenchCase> bench_cases(const std::string& model, const std::string& 
   return cases;
 }
 
+namespace {
+
+// One reference model ready to time: built and initialized, with a fixed synthetic batch and SGD
+// (momentum 0.9) as the trainer would run it.
+class TimedModel {
+ public:
+  TimedModel(const BenchCase& c, const BenchOptions& options)
+      : resolved_(resolve_layers(bench_model_layers(c.model), placeholders(c),
+                                 normalize_init(json("pytorch"), "model.init"))),
+        sample_(bench_model_input(c.model)),
+        model_(build_model(resolved_, sample_)),
+        optimizer_(model_.params(), sgd_options()) {
+    model_.set_input_grad_needed(false);  // as the trainer does
+    core::Rng rng(options.seed);
+    model_.initialize(rng);
+    Shape batch_shape{options.batch};
+    batch_shape.insert(batch_shape.end(), sample_.begin(), sample_.end());
+    images_ = Tensor(batch_shape);
+    for (float* p = images_.data(); p != images_.data() + images_.size(); ++p) *p = rng.normal();
+    labels_.resize(options.batch);
+    for (std::size_t i = 0; i < options.batch; ++i) labels_[i] = static_cast<std::int32_t>(i % 10);
+  }
+
+  // forward + loss + backward + step in training mode.
+  void train_step() {
+    model_.set_mode(nn::Mode::Train);
+    optimizer_.zero_grad();
+    loss_.forward(model_.forward(images_), labels_);
+    model_.backward(loss_.backward());
+    optimizer_.step(0.01);  // small, so the synthetic batch never drives the model to NaN
+  }
+  // An eval-mode forward and loss.
+  void infer_step() {
+    model_.set_mode(nn::Mode::Eval);
+    loss_.forward(model_.forward(images_), labels_);
+  }
+  double forward_macs_per_sample() const { return check_model(resolved_, sample_).flops_per_sample; }
+
+ private:
+  static PlaceholderFill placeholders(const BenchCase& c) {
+    PlaceholderFill fill;
+    fill.norm = c.norm;
+    if (c.norm == "group") fill.groups = 8;
+    fill.dropout = c.dropout ? 0.5 : 0.0;
+    return fill;
+  }
+  static optim::SgdOptions sgd_options() {
+    optim::SgdOptions sgd;
+    sgd.momentum = 0.9;
+    return sgd;
+  }
+
+  ResolvedLayers resolved_;
+  Shape sample_;
+  nn::Sequential model_;
+  optim::Sgd optimizer_;
+  nn::SoftmaxCrossEntropy loss_;
+  Tensor images_;
+  std::vector<std::int32_t> labels_;
+};
+
+// Seconds of each round for each model, after the warm-up. With two models the rounds alternate between
+// them, and which one goes first alternates too, so a change in the machine's speed (other tenants of a VM)
+// falls on both alike.
+std::vector<std::vector<double>> timed_rounds(const std::vector<TimedModel*>& models, bool train,
+                                              const BenchOptions& options) {
+  auto step = [train](TimedModel& m) { train ? m.train_step() : m.infer_step(); };
+  for (TimedModel* m : models)
+    for (int i = 0; i < options.warmup_steps; ++i) step(*m);
+  std::vector<std::vector<double>> seconds(models.size());
+  for (int r = 0; r < options.rounds; ++r)
+    for (std::size_t k = 0; k < models.size(); ++k) {
+      const std::size_t which = (k + static_cast<std::size_t>(r)) % models.size();
+      const auto start = std::chrono::steady_clock::now();
+      for (int s = 0; s < options.steps; ++s) step(*models[which]);
+      seconds[which].push_back(seconds_since(start));
+    }
+  return seconds;
+}
+
+double median_rate(const std::vector<double>& seconds, double samples) {
+  std::vector<double> rates;
+  for (double s : seconds) rates.push_back(samples / s);
+  return median(rates);
+}
+
+// Median over rounds of (variant's time / plain model's time − 1).
+double median_cost(const std::vector<double>& variant, const std::vector<double>& plain) {
+  std::vector<double> costs;
+  for (std::size_t r = 0; r < variant.size(); ++r) costs.push_back(variant[r] / plain[r] - 1.0);
+  return median(costs);
+}
+
+}  // namespace
+
 BenchResult run_bench(const BenchCase& c, const BenchOptions& options) {
   if (options.batch < 2) throw ConfigError("--batch: must be at least 2 (batch norm needs two samples)");
   if (options.rounds < 1 || options.steps < 1 || options.threads < 1)
     throw ConfigError("bench: rounds, steps and threads must be positive");
   core::set_threads(options.threads);
 
-  PlaceholderFill fill;
-  fill.norm = c.norm;
-  if (c.norm == "group") fill.groups = 8;
-  fill.dropout = c.dropout ? 0.5 : 0.0;
-  const ResolvedLayers resolved =
-      resolve_layers(bench_model_layers(c.model), fill, normalize_init(json("pytorch"), "model.init"));
-  const Shape sample = bench_model_input(c.model);
-  nn::Sequential model = build_model(resolved, sample);
-  model.set_input_grad_needed(false);  // as the trainer does
-  core::Rng rng(options.seed);
-  model.initialize(rng);
-
-  Shape batch_shape{options.batch};
-  batch_shape.insert(batch_shape.end(), sample.begin(), sample.end());
-  Tensor images(batch_shape);
-  for (float* p = images.data(); p != images.data() + images.size(); ++p) *p = rng.normal();
-  std::vector<std::int32_t> labels(options.batch);
-  for (std::size_t i = 0; i < options.batch; ++i) labels[i] = static_cast<std::int32_t>(i % 10);
-
-  optim::SgdOptions sgd;
-  sgd.momentum = 0.9;
-  optim::Sgd optimizer(model.params(), sgd);
-  nn::SoftmaxCrossEntropy loss;
-  const double lr = 0.01;  // small, so the synthetic batch never drives the model to NaN
-
-  auto train_step = [&] {
-    optimizer.zero_grad();
-    loss.forward(model.forward(images), labels);
-    model.backward(loss.backward());
-    optimizer.step(lr);
-  };
-  auto infer_step = [&] { loss.forward(model.forward(images), labels); };
-
-  model.set_mode(nn::Mode::Train);
-  for (int i = 0; i < options.warmup_steps; ++i) train_step();
-  std::vector<double> train_rates, infer_rates;
-  const double samples = static_cast<double>(options.batch) * options.steps;
-  for (int r = 0; r < options.rounds; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int s = 0; s < options.steps; ++s) train_step();
-    train_rates.push_back(samples / seconds_since(start));
+  TimedModel model(c, options);
+  std::optional<TimedModel> plain;
+  std::vector<TimedModel*> models{&model};
+  if (options.versus_plain && c.norm != "none") {
+    plain.emplace(BenchCase{c.model, "none", c.dropout}, options);
+    models.push_back(&*plain);
   }
-  model.set_mode(nn::Mode::Eval);
-  for (int i = 0; i < options.warmup_steps; ++i) infer_step();
-  for (int r = 0; r < options.rounds; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int s = 0; s < options.steps; ++s) infer_step();
-    infer_rates.push_back(samples / seconds_since(start));
-  }
+  const auto train = timed_rounds(models, true, options);
+  const auto infer = timed_rounds(models, false, options);
 
   BenchResult result;
   result.what = c;
   result.batch = options.batch;
   result.threads = options.threads;
-  result.train_samples_per_s = median(train_rates);
-  result.infer_samples_per_s = median(infer_rates);
-  result.forward_macs_per_sample = check_model(resolved, sample).flops_per_sample;
+  const double samples = static_cast<double>(options.batch) * options.steps;
+  result.train_samples_per_s = median_rate(train[0], samples);
+  result.infer_samples_per_s = median_rate(infer[0], samples);
+  if (plain) {
+    result.train_cost_vs_plain = median_cost(train[0], train[1]);
+    result.infer_cost_vs_plain = median_cost(infer[0], infer[1]);
+  } else if (options.versus_plain) {
+    result.train_cost_vs_plain = result.infer_cost_vs_plain = 0.0;  // the plain model itself
+  }
+  result.forward_macs_per_sample = model.forward_macs_per_sample();
   // A multiply-add is two flops; training costs about three forward passes (forward, dx, dW).
   result.train_gflops = result.train_samples_per_s * 3.0 * 2.0 * result.forward_macs_per_sample * 1e-9;
   result.infer_gflops = result.infer_samples_per_s * 2.0 * result.forward_macs_per_sample * 1e-9;
@@ -188,18 +251,21 @@ BenchResult run_bench(const BenchCase& c, const BenchOptions& options) {
 }
 
 json to_json(const BenchResult& r) {
-  return {{"model", r.what.model},
-          {"norm", r.what.norm},
-          {"dropout", r.what.dropout},
-          {"batch", r.batch},
-          {"threads", r.threads},
-          {"train_samples_per_s", r.train_samples_per_s},
-          {"infer_samples_per_s", r.infer_samples_per_s},
-          {"train_gflops", r.train_gflops},
-          {"infer_gflops", r.infer_gflops},
-          {"forward_macs_per_sample", r.forward_macs_per_sample},
-          {"peak_rss_mb", r.peak_rss_mb},
-          {"blas_core", r.blas_core}};
+  json out = {{"model", r.what.model},
+              {"norm", r.what.norm},
+              {"dropout", r.what.dropout},
+              {"batch", r.batch},
+              {"threads", r.threads},
+              {"train_samples_per_s", r.train_samples_per_s},
+              {"infer_samples_per_s", r.infer_samples_per_s},
+              {"train_gflops", r.train_gflops},
+              {"infer_gflops", r.infer_gflops},
+              {"forward_macs_per_sample", r.forward_macs_per_sample},
+              {"peak_rss_mb", r.peak_rss_mb},
+              {"blas_core", r.blas_core}};
+  if (r.train_cost_vs_plain) out["train_cost_vs_plain"] = *r.train_cost_vs_plain;
+  if (r.infer_cost_vs_plain) out["infer_cost_vs_plain"] = *r.infer_cost_vs_plain;
+  return out;
 }
 
 }  // namespace bnlab::experiment

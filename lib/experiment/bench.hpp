@@ -1,6 +1,7 @@
 // Training and inference throughput of the reference models of issue 6 (`bnlab bench`).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct BenchOptions {
   int steps = 10;        // training steps (and eval forwards) per round
   int warmup_steps = 5;  // untimed steps first, so buffers are allocated and caches (and PyTorch's JIT) warm
   std::uint64_t seed = 1;
+  // Also build the case's plain model (norm none, same dropout) and time the two in alternating rounds, so
+  // the variant's cost over it is measured under the same machine conditions.
+  bool versus_plain = false;
 };
 
 struct BenchResult {
@@ -33,8 +37,11 @@ struct BenchResult {
   double train_samples_per_s = 0.0, infer_samples_per_s = 0.0;  // medians over rounds
   double train_gflops = 0.0, infer_gflops = 0.0;                // achieved, from the median rates
   double forward_macs_per_sample = 0.0;                         // multiply-accumulates of one forward pass
-  double peak_rss_mb = 0.0;  // of the whole process so far (getrusage ru_maxrss)
-  std::string blas_core;     // OpenBLAS kernel family in use, e.g. "SkylakeX"
+  double peak_rss_mb = 0.0;  // of the whole process so far (getrusage ru_maxrss); both models when paired
+  // With versus_plain: median over rounds of (variant's round time / plain model's round time − 1), e.g.
+  // 0.08 = 8% slower than the plain model; 0 for a plain case.
+  std::optional<double> train_cost_vs_plain, infer_cost_vs_plain;
+  std::string blas_core;  // OpenBLAS kernel family in use, e.g. "SkylakeX"
 };
 
 // Names accepted by bench_cases and the layer lists they stand for.
@@ -49,7 +56,7 @@ std::vector<BenchCase> bench_cases(const std::string& model, const std::string& 
                                    const std::string& dropout);
 
 // Builds the case's model, trains it on a fixed synthetic batch with SGD (momentum 0.9) and times
-// forward + loss + backward + step, then eval-mode forwards.
+// forward + loss + backward + step, then eval-mode forwards (and the plain model alongside, versus_plain).
 BenchResult run_bench(const BenchCase& c, const BenchOptions& options);
 
 nlohmann::json to_json(const BenchResult& r);

@@ -1,4 +1,6 @@
 // Tests of the benchmark: every reference model runs a tiny round and reports sane figures.
+#include <cmath>
+
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
@@ -75,4 +77,24 @@ TEST_CASE("bench/two threads run every model", "[bench][experiment]") {
     CHECK(r.train_samples_per_s > 0.0);
   }
   core::set_threads(1);
+}
+
+TEST_CASE("bench/versus plain times the plain model alongside", "[bench][experiment]") {
+  BenchOptions o = tiny();
+  o.rounds = 3;
+  o.versus_plain = true;
+  const BenchResult bn = run_bench({"cnn", "batch", false}, o);
+  REQUIRE(bn.train_cost_vs_plain);
+  REQUIRE(bn.infer_cost_vs_plain);
+  // A cost is a ratio of two positive times minus one: above −1, and finite.
+  CHECK(*bn.train_cost_vs_plain > -1.0);
+  CHECK(std::isfinite(*bn.train_cost_vs_plain));
+  CHECK(*bn.infer_cost_vs_plain > -1.0);
+  CHECK(to_json(bn).contains("train_cost_vs_plain"));
+  // The plain case is its own reference; without the option there is no cost at all.
+  const BenchResult plain = run_bench({"cnn", "none", false}, o);
+  CHECK(plain.train_cost_vs_plain == 0.0);
+  const BenchResult alone = run_bench({"cnn", "batch", false}, tiny());
+  CHECK_FALSE(alone.train_cost_vs_plain);
+  CHECK_FALSE(to_json(alone).contains("train_cost_vs_plain"));
 }
