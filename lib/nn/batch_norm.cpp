@@ -66,6 +66,12 @@ void for_each_element(const Channels& r, Apply apply) {
   }
 }
 
+// What forward writes before any ReLU; backward recomputes it with the same operations to know where the
+// fused ReLU passed the gradient.
+inline float normalized(float x, float mean, float scale, float shift) {
+  return (x - mean) * scale + shift;
+}
+
 // Channels are independent: large inputs split them over the pool, small ones stay on this thread.
 void for_channel_ranges(std::size_t batch, std::size_t channels, std::size_t positions,
                         const std::function<void(const Channels&)>& body) {
@@ -103,6 +109,8 @@ BatchNorm::BatchNorm(std::size_t channels, const BatchNormOptions& options)
   scale_.resize(channels);
   slope_.resize(channels);
   offset_.resize(channels);
+  norm_scale_.resize(channels);
+  norm_shift_.resize(channels);
   lanes_.resize(channels);
   reset();
 }
@@ -218,12 +226,12 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode) {
     const float* gamma = options_.affine ? weight.data() : nullptr;
     const float* beta = options_.affine ? bias.data() : nullptr;
     for (std::size_t c = r.c0; c < r.c1; ++c) {
-      scale_[c] = gamma ? gamma[c] * inv_std_[c] : inv_std_[c];
-      offset_[c] = beta ? beta[c] : 0.0f;
+      norm_scale_[c] = gamma ? gamma[c] * inv_std_[c] : inv_std_[c];
+      norm_shift_[c] = beta ? beta[c] : 0.0f;
     }
-    const float *m = mean_.data(), *scale = scale_.data(), *shift = offset_.data();
+    const float *m = mean_.data(), *scale = norm_scale_.data(), *shift = norm_shift_.data();
     for_each_element(r, [=](std::size_t i, std::size_t c) {
-      const float y = (in[i] - m[c]) * scale[c] + shift[c];
+      const float y = normalized(in[i], m[c], scale[c], shift[c]);
       // The same comparison as ReLU::forward, so the fused output is bit-identical.
       if constexpr (kRelu) {
         out[i] = y > 0.0f ? y : 0.0f;
@@ -249,24 +257,26 @@ const Tensor& BatchNorm::backward_pass(const Tensor& dy) {
   const float* g = dy.data();
   const std::size_t batch = batch_, positions = positions_;
   const double count = static_cast<double>(batch * positions);
-  // dx goes into the output buffer: backward needs x and dy but never y (fused, only the sign of max(y, 0),
-  // read just before it is overwritten), and nothing reads y after the next layer's backward. That saves a
-  // tensor of the input's size (29 MB of cifar-cnn's 204 at batch 128).
+  // dx goes into the output buffer: backward needs x and dy but never y, and nothing reads y after the next
+  // layer's backward. That saves a tensor of the input's size (29 MB of cifar-cnn's 204 at batch 128).
   float* dx = output_.data();
   // Fused with a ReLU, dy is dL/d(ReLU output), and the gradient BatchNorm sees is dy where the ReLU output
-  // (held in output_) is positive, as ReLU::backward computes it.
-  const float* relu_out = output_.data();
-  auto grad = [g, relu_out](std::size_t i) {
+  // was positive, as ReLU::backward computes it. Where that was is recomputed from x (read anyway) with
+  // forward's own operations and coefficients, bit for bit its y: reading y back would be one more pass
+  // over a tensor in each of the two loops below, which are bound by memory traffic.
+  const float *m = mean_.data(), *norm_scale = norm_scale_.data(), *norm_shift = norm_shift_.data();
+  auto grad = [g, in, m, norm_scale, norm_shift](std::size_t i, std::size_t c) {
     if constexpr (kRelu) {
       // dy or +0, as a bit mask: the lane sums stay vectorized, which a select did not (3× slower).
       std::uint32_t bits;
       std::memcpy(&bits, &g[i], sizeof bits);
-      bits &= relu_out[i] > 0.0f ? ~std::uint32_t{0} : std::uint32_t{0};
+      bits &=
+          normalized(in[i], m[c], norm_scale[c], norm_shift[c]) > 0.0f ? ~std::uint32_t{0} : std::uint32_t{0};
       float gi;
       std::memcpy(&gi, &bits, sizeof gi);
       return gi;
     } else {
-      (void)relu_out;
+      (void)in, (void)m, (void)norm_scale, (void)norm_shift, (void)c;
       return g[i];
     }
   };
@@ -275,11 +285,10 @@ const Tensor& BatchNorm::backward_pass(const Tensor& dy) {
     // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
     std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
     std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
-    const float* m = mean_.data();
     channel_sums2(
         r, lanes_.data(), sum_a_.data(), sum_b_.data(),
-        [grad](std::size_t i, std::size_t) { return double(grad(i)); },
-        [grad, in, m](std::size_t i, std::size_t c) { return double(grad(i)) * (in[i] - m[c]); });
+        [grad](std::size_t i, std::size_t c) { return double(grad(i, c)); },
+        [grad, in, m](std::size_t i, std::size_t c) { return double(grad(i, c)) * (in[i] - m[c]); });
     if (options_.affine) {
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         weight_grad.data()[c] += static_cast<float>(sum_b_[c] * inv_std_[c]);  // Σ dy·x̂
@@ -300,9 +309,7 @@ const Tensor& BatchNorm::backward_pass(const Tensor& dy) {
     const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
     for_each_element(r, [=](std::size_t i, std::size_t c) {
       float gi = g[i];
-      // Fused: the ReLU output is read through dx, the pointer that overwrites it, so the compiler sees
-      // one address rather than two that might overlap (which would keep the loop from vectorizing).
-      if constexpr (kRelu) gi = dx[i] > 0.0f ? gi : 0.0f;
+      if constexpr (kRelu) gi = normalized(in[i], m[c], norm_scale[c], norm_shift[c]) > 0.0f ? gi : 0.0f;
       dx[i] = scale[c] * gi + slope[c] * (in[i] - m[c]) + offset[c];
     });
   });

@@ -66,11 +66,12 @@ class BatchNorm : public Layer {
   const Tensor* input_ = nullptr;
   bool used_batch_stats_ = false;
   std::size_t batch_ = 0, positions_ = 0;
-  std::vector<float> mean_, inv_std_;          // per channel, what the last forward normalized with
-  std::vector<double> sum_a_, sum_b_;          // per-channel accumulators reused by every pass
-  std::vector<LaneSums2> lanes_;               // per-channel vector lanes of the sums over [N, C, H·W]
-  std::vector<float> scale_, slope_, offset_;  // per-channel coefficients of the elementwise passes
-  Tensor output_;                              // forward's y, then backward's dx
+  std::vector<float> mean_, inv_std_;           // per channel, what the last forward normalized with
+  std::vector<double> sum_a_, sum_b_;           // per-channel accumulators reused by every pass
+  std::vector<LaneSums2> lanes_;                // per-channel vector lanes of the sums over [N, C, H·W]
+  std::vector<float> norm_scale_, norm_shift_;  // forward's y = (x − mean)·norm_scale + norm_shift
+  std::vector<float> scale_, slope_, offset_;   // backward's dx = scale·dy + slope·(x − mean) + offset
+  Tensor output_;                               // forward's y, then backward's dx
 };
 
 // Normalizes each feature of [N, C] (or each channel of [N, C, L]) over the batch (and L).
