@@ -234,7 +234,7 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode) {
       const float y = normalized(in[i], m[c], scale[c], shift[c]);
       // The same comparison as ReLU::forward, so the fused output is bit-identical.
       if constexpr (kRelu) {
-        out[i] = y > 0.0f ? y : 0.0f;
+        out[i] = y <= 0.0f ? 0.0f : y;
       } else {
         out[i] = y;
       }

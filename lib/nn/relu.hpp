@@ -1,4 +1,4 @@
-// Rectified linear unit y = max(x, 0).
+// Rectified linear unit y = max(x, 0); a NaN input stays NaN (as in PyTorch), with zero gradient.
 #pragma once
 
 #include "nn/layer.hpp"

@@ -3,6 +3,7 @@
 
 #include "core/error.hpp"
 #include "nn/batch_norm.hpp"
+#include "nn/max_pool2d.hpp"
 #include "nn/relu.hpp"
 
 namespace bnlab::nn {
@@ -32,12 +33,16 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
   sample_shapes_out_.push_back(output_sample_shape_);
   layers_.push_back(std::move(layer));
   outputs_.push_back(nullptr);
-  fused_.push_back(false);
-  fusable_.push_back(false);
+  fused_.push_back(Fusion::None);
+  fusable_.push_back(Fusion::None);
   const std::size_t last = layers_.size() - 1;
-  if (last > 0 && dynamic_cast<const ReLU*>(layers_[last].get()) &&
-      dynamic_cast<const BatchNorm*>(layers_[last - 1].get()))
-    fusable_[last - 1] = true;
+  if (last > 0) {
+    const Layer *before = layers_[last - 1].get(), *added = layers_[last].get();
+    if (dynamic_cast<const BatchNorm*>(before) && dynamic_cast<const ReLU*>(added))
+      fusable_[last - 1] = Fusion::BatchNormRelu;
+    else if (dynamic_cast<const ReLU*>(before) && dynamic_cast<const MaxPool2d*>(added))
+      fusable_[last - 1] = Fusion::ReluMaxPool;
+  }
   set_input_grad_needed(input_grad_needed_);
   return *this;
 }
@@ -59,20 +64,31 @@ const Tensor& Sequential::forward(const Tensor& x) {
                      to_string(shape_of(x)));
   const Tensor* h = &x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    fused_[i] = fusable_[i] && !keep_layer_outputs_;
+    const Fusion fusion = keep_layer_outputs_ ? Fusion::None : fusable_[i];
+    fused_[i] = fusion;
     try {
-      h = fused_[i] ? &static_cast<BatchNorm&>(*layers_[i]).forward_relu(*h, mode_)
-                    : &layers_[i]->forward(*h, mode_);
+      switch (fusion) {
+        case Fusion::None:
+          h = &layers_[i]->forward(*h, mode_);
+          break;
+        case Fusion::BatchNormRelu:
+          h = &static_cast<BatchNorm&>(*layers_[i]).forward_relu(*h, mode_);
+          break;
+        case Fusion::ReluMaxPool:
+          // max(·, 0) after the pooling: the same values, on a quarter of them for 2×2 windows.
+          h = &layers_[i]->forward(layers_[i + 1]->forward(*h, mode_), mode_);
+          break;
+      }
     } catch (const ShapeError& e) {
       throw ShapeError("layer " + layer_name(i) + ": " + e.what());
     }
-    if (fused_[i]) {
-      // The ReLU's work is done: its output is the BatchNorm's buffer.
+    if (fusion == Fusion::None) {
+      outputs_[i] = h;
+    } else {
+      // The pair's work is done: its output stands for the second layer's.
       outputs_[i] = nullptr;
       outputs_[++i] = h;
-      fused_[i] = false;
-    } else {
-      outputs_[i] = h;
+      fused_[i] = Fusion::None;
     }
   }
   return *h;
@@ -81,22 +97,31 @@ const Tensor& Sequential::forward(const Tensor& x) {
 const Tensor& Sequential::backward(const Tensor& dy) {
   const Tensor* g = &dy;
   for (std::size_t i = layers_.size(); i-- > 0;) {
-    if (i > 0 && fused_[i - 1]) {
-      g = &static_cast<BatchNorm&>(*layers_[--i]).backward_relu(*g);
-    } else {
-      g = &layers_[i]->backward(*g);
+    const Fusion fusion = i > 0 ? fused_[i - 1] : Fusion::None;
+    switch (fusion) {
+      case Fusion::None:
+        g = &layers_[i]->backward(*g);
+        break;
+      case Fusion::BatchNormRelu:
+        g = &static_cast<BatchNorm&>(*layers_[--i]).backward_relu(*g);
+        break;
+      case Fusion::ReluMaxPool:
+        --i;
+        g = &layers_[i + 1]->backward(layers_[i]->backward(*g));
+        break;
     }
   }
   return *g;
 }
 
 const Tensor& Sequential::layer_output(std::size_t i) const {
-  if (i >= outputs_.size() || (!outputs_[i] && !fused_[i]))
+  if (i >= outputs_.size() || (!outputs_[i] && fused_[i] == Fusion::None))
     throw Error("layer_output(" + std::to_string(i) + "): no forward pass has produced it");
   if (!outputs_[i])
-    throw Error("the output of layer " + layer_name(i) +
-                " was not kept: it ran fused with the ReLU after it; call set_keep_layer_outputs(true) "
-                "before forward to keep every layer's output");
+    throw Error("the output of layer " + layer_name(i) + " was not kept: it ran fused with layer " +
+                layer_name(i + 1) +
+                "; call set_keep_layer_outputs(true) before forward to keep every layer's "
+                "output");
   return *outputs_[i];
 }
 

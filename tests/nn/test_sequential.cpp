@@ -1,6 +1,8 @@
-// Sequential: skipping the model-input gradient leaves every parameter gradient unchanged; a fused BatchNorm
-// → ReLU pair gives the same numbers as the two layers.
+// Sequential: skipping the model-input gradient leaves every parameter gradient unchanged; fused BatchNorm
+// → ReLU and ReLU → MaxPool2d pairs give the same numbers as the two layers.
 #include "nn/sequential.hpp"
+
+#include <cmath>
 
 #include <catch2/catch.hpp>
 
@@ -10,6 +12,7 @@
 #include "nn/conv2d.hpp"
 #include "nn/dense.hpp"
 #include "nn/flatten.hpp"
+#include "nn/max_pool2d.hpp"
 #include "nn/relu.hpp"
 #include "support/bit_identical.hpp"
 
@@ -131,4 +134,73 @@ TEST_CASE("sequential/a BatchNorm followed by a ReLU runs fused with the same re
   fused.set_keep_layer_outputs(false);
   kept.set_mode(nn::Mode::Eval);
   CHECK(test::bit_identical(fused.forward(x), kept.forward(x)));
+}
+
+TEST_CASE("sequential/a ReLU followed by max pooling runs pooled first with the same results",
+          "[nn][sequential]") {
+  // 2×2 windows on an odd plane (a last row and column no window covers), and overlapping padded windows.
+  for (const nn::Window2d window : {nn::Window2d{2, 2, 0}, nn::Window2d{3, 2, 1}}) {
+    CAPTURE(window.kernel.h, window.stride.h, window.padding.h);
+    auto build = [&] {
+      nn::Sequential model({3, 7, 7});
+      model.emplace<nn::ReLU>();
+      model.emplace<nn::MaxPool2d>(window.kernel, window.stride, window.padding);
+      return model;
+    };
+    nn::Sequential fused = build(), kept = build();
+    kept.set_keep_layer_outputs(true);
+    core::Rng rng(12);
+    Tensor x = Tensor::from_shape({4, 3, 7, 7});
+    for (auto& v : x) v = rng.normal();
+    // Windows with nothing positive, ties (positive and zero), −0 and NaN: where max and ReLU could disagree.
+    float* p = x.data();
+    for (int i : {0, 1, 7, 8}) p[i] = -1.0f - static_cast<float>(i);
+    for (int i : {2, 3, 9, 10}) p[i] = 0.5f;
+    for (int i : {4, 5, 11}) p[i] = -0.0f;
+    p[12] = 0.0f;
+    p[49 + 2] = std::nanf("");
+    p[98 + 20] = -std::nanf("");
+    const Tensor out_fused = fused.forward(x), out_kept = kept.forward(x);
+    CHECK(test::bit_identical(out_fused, out_kept));
+    CHECK(test::bit_identical(fused.layer_output(1), kept.layer_output(1)));
+    CHECK_THROWS_WITH(fused.layer_output(0), Catch::Contains("0.relu") && Catch::Contains("1.maxpool2d"));
+    Tensor dy = Tensor::from_shape(shape_of(out_kept));
+    for (auto& v : dy) v = rng.normal();
+    CHECK(test::bit_identical(fused.backward(dy), kept.backward(dy)));
+  }
+}
+
+TEST_CASE("sequential/conv blocks with and without BatchNorm fuse to the same gradients",
+          "[nn][sequential]") {
+  // conv → relu → pool (pooled first) and conv → bn → relu → pool (BatchNorm with its ReLU, then the pool).
+  for (const bool batch_norm : {false, true}) {
+    CAPTURE(batch_norm);
+    auto build = [&] {
+      nn::Sequential model({2, 8, 8});
+      model.emplace<nn::Conv2d>(2, 4, 3, 1, 1);
+      if (batch_norm) model.emplace<nn::BatchNorm2d>(4);
+      model.emplace<nn::ReLU>();
+      model.emplace<nn::MaxPool2d>(2);
+      model.emplace<nn::Flatten>();
+      model.emplace<nn::Dense>(64, 3);
+      core::Rng rng(5);
+      model.initialize(rng);
+      return model;
+    };
+    nn::Sequential fused = build(), kept = build();
+    kept.set_keep_layer_outputs(true);
+    core::Rng rng(6);
+    Tensor x = Tensor::from_shape({6, 2, 8, 8}), dy = Tensor::from_shape({6, 3});
+    for (auto& v : x) v = rng.normal();
+    for (auto& v : dy) v = rng.normal();
+    CHECK(test::bit_identical(fused.forward(x), kept.forward(x)));
+    CHECK_THROWS_AS(fused.layer_output(1), Error);  // the BatchNorm's, or the ReLU's before the pool
+    CHECK(test::bit_identical(fused.backward(dy), kept.backward(dy)));
+    const auto pf = fused.params(), pk = kept.params();
+    REQUIRE(pf.size() == pk.size());
+    for (std::size_t i = 0; i < pf.size(); ++i) {
+      CAPTURE(pf[i].name);
+      CHECK(test::bit_identical(*pf[i].grad, *pk[i].grad));
+    }
+  }
 }
