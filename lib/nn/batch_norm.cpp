@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "nn/lane_sum.hpp"
+#include "nn/max_pool2d.hpp"
 
 namespace bnlab::nn {
 
@@ -21,14 +22,35 @@ namespace {
 // splitting channels over threads gives bit-identical results.
 struct Channels {
   std::size_t batch, channels, positions, c0, c1;
+  int worker;  // of the thread pool, for per-thread scratch
 };
+
+// Called around each contiguous run of P values (P > 1) with its sample n, channel c and first index: a
+// pass fused with max pooling makes one plane of dy before its run, or pools one plane of y after it, in
+// scratch of its thread.
+struct NoRunHooks {
+  void begin(std::size_t /*n*/, std::size_t /*c*/, std::size_t /*at*/) const {}
+  void end(std::size_t /*n*/, std::size_t /*c*/) const {}
+};
+
+template <class Begin, class End>
+struct RunHooks {
+  Begin begin_run;
+  End end_run;
+  void begin(std::size_t n, std::size_t c, std::size_t at) const { begin_run(n, c, at); }
+  void end(std::size_t n, std::size_t c) const { end_run(n, c); }
+};
+template <class Begin, class End>
+RunHooks<Begin, End> run_hooks(Begin begin, End end) {
+  return {begin, end};
+}
 
 // sums_a[c] += Σ term_a(index, c) and sums_b[c] += Σ term_b(index, c) over each channel's N·P values, in
 // one pass over memory in memory order. Each channel's lanes (lanes[c]) stay open across its N runs and are
 // folded once at the end; the order of additions per channel does not depend on the range.
-template <class TermA, class TermB>
+template <class TermA, class TermB, class Hooks = NoRunHooks>
 void channel_sums2(const Channels& r, LaneSums2* lanes, double* sums_a, double* sums_b, TermA term_a,
-                   TermB term_b) {
+                   TermB term_b, const Hooks& hooks = {}) {
   if (r.positions == 1) {
     for (std::size_t n = 0; n < r.batch; ++n)
       for (std::size_t c = r.c0; c < r.c1; ++c) {
@@ -41,9 +63,11 @@ void channel_sums2(const Channels& r, LaneSums2* lanes, double* sums_a, double* 
   for (std::size_t n = 0; n < r.batch; ++n)
     for (std::size_t c = r.c0; c < r.c1; ++c) {
       const std::size_t at = (n * r.channels + c) * r.positions;
+      hooks.begin(n, c, at);
       lanes[c].add_run(
           r.positions, [&](std::size_t p) { return term_a(at + p, c); },
           [&](std::size_t p) { return term_b(at + p, c); });
+      hooks.end(n, c);
     }
   for (std::size_t c = r.c0; c < r.c1; ++c) {
     sums_a[c] += lanes[c].a.total();
@@ -52,15 +76,17 @@ void channel_sums2(const Channels& r, LaneSums2* lanes, double* sums_a, double* 
 }
 
 // apply(index, c) for every element of the channels.
-template <class Apply>
-void for_each_element(const Channels& r, Apply apply) {
+template <class Apply, class Hooks = NoRunHooks>
+void for_each_element(const Channels& r, Apply apply, const Hooks& hooks = {}) {
   for (std::size_t n = 0; n < r.batch; ++n) {
     if (r.positions == 1) {
       for (std::size_t c = r.c0; c < r.c1; ++c) apply(n * r.channels + c, c);
     } else {
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         const std::size_t at = (n * r.channels + c) * r.positions;
+        hooks.begin(n, c, at);
         for (std::size_t p = 0; p < r.positions; ++p) apply(at + p, c);
+        hooks.end(n, c);
       }
     }
   }
@@ -77,14 +103,14 @@ void for_channel_ranges(std::size_t batch, std::size_t channels, std::size_t pos
                         const std::function<void(const Channels&)>& body) {
   constexpr std::size_t kParallelElements = 1 << 15;
   if (batch * channels * positions < kParallelElements) {
-    body({batch, channels, positions, 0, channels});
+    body({batch, channels, positions, 0, channels, 0});
     return;
   }
   // Whole ranges of channels, walked in memory order: visiting one channel at a time strides by C·H·W
   // floats, a power of two for most conv layers, which maps a channel's runs onto a few cache sets and
   // evicted them before the next pass could reuse them.
-  core::parallel_for(channels, [&](std::size_t c0, std::size_t c1, int) {
-    body({batch, channels, positions, c0, c1});
+  core::parallel_for(channels, [&](std::size_t c0, std::size_t c1, int worker) {
+    body({batch, channels, positions, c0, c1, worker});
   });
 }
 
@@ -147,23 +173,31 @@ Shape BatchNorm2d::output_shape(const Shape& in) const {
 }
 
 const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
-  return forward_pass<false>(x, mode);
+  return forward_pass<Then::Nothing>(x, mode, nullptr);
 }
 
 const Tensor& BatchNorm::forward_relu(const Tensor& x, Mode mode) {
-  return forward_pass<true>(x, mode);
+  return forward_pass<Then::Relu>(x, mode, nullptr);
+}
+
+const Tensor& BatchNorm::forward_relu_pool(const Tensor& x, Mode mode, MaxPool2d& pool) {
+  return forward_pass<Then::ReluMaxPool>(x, mode, &pool);
 }
 
 const Tensor& BatchNorm::backward(const Tensor& dy) {
-  return backward_pass<false>(dy);
+  return backward_pass<Then::Nothing>(dy, nullptr);
 }
 
 const Tensor& BatchNorm::backward_relu(const Tensor& dy) {
-  return backward_pass<true>(dy);
+  return backward_pass<Then::Relu>(dy, nullptr);
 }
 
-template <bool kRelu>
-const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode) {
+const Tensor& BatchNorm::backward_relu_pool(const Tensor& dy, const MaxPool2d& pool) {
+  return backward_pass<Then::ReluMaxPool>(dy, &pool);
+}
+
+template <BatchNorm::Then kThen>
+const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* pool) {
   const Shape shape = output_shape(shape_of(x));
   const std::size_t batch = shape[0], positions = element_count(shape) / (batch * channels_);
   const std::size_t count = batch * positions;  // values per channel
@@ -180,8 +214,12 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode) {
     num_batches_tracked.data()[0] += 1.0f;
     factor = options_.momentum ? *options_.momentum : 1.0 / num_batches_tracked.data()[0];
   }
-  ensure_shape(output_, shape);
+  ensure_shape(output_, shape);  // y, or only backward's dx when the pooling takes y plane by plane
   float* out = output_.data();
+  if constexpr (kThen == Then::ReluMaxPool) {
+    pool->begin_forward(shape);
+    plane_scratch_.resize(static_cast<std::size_t>(core::threads()) * positions);
+  }
 
   for_channel_ranges(batch, channels_, positions, [&](const Channels& r) {
     if (used_batch_stats_) {
@@ -230,29 +268,47 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode) {
       norm_shift_[c] = beta ? beta[c] : 0.0f;
     }
     const float *m = mean_.data(), *scale = norm_scale_.data(), *shift = norm_shift_.data();
-    for_each_element(r, [=](std::size_t i, std::size_t c) {
-      const float y = normalized(in[i], m[c], scale[c], shift[c]);
-      // The same comparison as ReLU::forward, so the fused output is bit-identical.
-      if constexpr (kRelu) {
-        out[i] = y <= 0.0f ? 0.0f : y;
-      } else {
-        out[i] = y;
-      }
-    });
+    if constexpr (kThen == Then::ReluMaxPool) {
+      // Each plane of max(y, 0) is made in this thread's scratch (in cache) and pooled from there.
+      float* plane = plane_scratch_.data() + static_cast<std::size_t>(r.worker) * positions;
+      std::size_t run_at = 0;
+      for_each_element(
+          r,
+          [=, &run_at](std::size_t i, std::size_t c) {
+            const float y = normalized(in[i], m[c], scale[c], shift[c]);
+            plane[i - run_at] = y <= 0.0f ? 0.0f : y;  // as ReLU::forward
+          },
+          run_hooks([&run_at](std::size_t, std::size_t, std::size_t at) { run_at = at; },
+                    [&](std::size_t n, std::size_t c) { pool->forward_plane(n * channels_ + c, plane); }));
+    } else {
+      for_each_element(r, [=](std::size_t i, std::size_t c) {
+        const float y = normalized(in[i], m[c], scale[c], shift[c]);
+        // The same comparison as ReLU::forward, so the fused output is bit-identical.
+        if constexpr (kThen == Then::Relu) {
+          out[i] = y <= 0.0f ? 0.0f : y;
+        } else {
+          out[i] = y;
+        }
+      });
+    }
   });
 
   input_ = &x;
   batch_ = batch;
   positions_ = positions;
+  if constexpr (kThen == Then::ReluMaxPool) return pool->output();
   return output_;
 }
 
-template <bool kRelu>
-const Tensor& BatchNorm::backward_pass(const Tensor& dy) {
-  if (!input_ || shape_of(dy) != shape_of(*input_))
-    throw ShapeError(type() + ": backward got dy " + to_string(shape_of(dy)) +
-                     " but the last forward input was " +
-                     (input_ ? to_string(shape_of(*input_)) : std::string("none")));
+template <BatchNorm::Then kThen>
+const Tensor& BatchNorm::backward_pass(const Tensor& dy, const MaxPool2d* pool) {
+  // Fused with the pooling, dy is dL/d(pool output) and each plane of dL/d(ReLU output) is made from it.
+  const Shape expected = !input_                      ? Shape{}
+                         : kThen == Then::ReluMaxPool ? shape_of(pool->output())
+                                                      : shape_of(*input_);
+  if (!input_ || shape_of(dy) != expected)
+    throw ShapeError(type() + ": backward got dy " + to_string(shape_of(dy)) + " but expected " +
+                     (input_ ? to_string(expected) : std::string("a forward pass first")));
   const float* in = input_->data();
   const float* g = dy.data();
   const std::size_t batch = batch_, positions = positions_;
@@ -265,30 +321,55 @@ const Tensor& BatchNorm::backward_pass(const Tensor& dy) {
   // forward's own operations and coefficients, bit for bit its y: reading y back would be one more pass
   // over a tensor in each of the two loops below, which are bound by memory traffic.
   const float *m = mean_.data(), *norm_scale = norm_scale_.data(), *norm_shift = norm_shift_.data();
-  auto grad = [g, in, m, norm_scale, norm_shift](std::size_t i, std::size_t c) {
-    if constexpr (kRelu) {
-      // dy or +0, as a bit mask: the lane sums stay vectorized, which a select did not (3× slower).
-      std::uint32_t bits;
-      std::memcpy(&bits, &g[i], sizeof bits);
-      bits &=
-          normalized(in[i], m[c], norm_scale[c], norm_shift[c]) > 0.0f ? ~std::uint32_t{0} : std::uint32_t{0};
-      float gi;
-      std::memcpy(&gi, &bits, sizeof gi);
-      return gi;
-    } else {
-      (void)in, (void)m, (void)norm_scale, (void)norm_shift, (void)c;
-      return g[i];
-    }
+  auto relu_passed = [in, m, norm_scale, norm_shift](std::size_t i, std::size_t c) {
+    return normalized(in[i], m[c], norm_scale[c], norm_shift[c]) > 0.0f;
   };
 
   for_channel_ranges(batch, channels_, positions, [&](const Channels& r) {
+    // With the pooling, each plane of dy is unpooled into this thread's scratch before its run, in both
+    // passes (it stays in cache; the full-size dy never goes to memory). run_at is the run's first index.
+    float* plane = kThen == Then::ReluMaxPool
+                       ? plane_scratch_.data() + static_cast<std::size_t>(r.worker) * positions
+                       : nullptr;
+    std::size_t run_at = 0;
+    auto hooks = run_hooks(
+        [&](std::size_t n, std::size_t c, std::size_t at) {
+          if constexpr (kThen == Then::ReluMaxPool) pool->backward_plane(n * channels_ + c, dy, plane);
+          run_at = at;
+        },
+        [](std::size_t, std::size_t) {});
+    auto dy_at = [g, plane, &run_at](std::size_t i) {
+      if constexpr (kThen == Then::ReluMaxPool) {
+        (void)g;
+        return plane[i - run_at];
+      } else {
+        (void)plane, (void)run_at;
+        return g[i];
+      }
+    };
+    auto grad = [dy_at, relu_passed](std::size_t i, std::size_t c) {
+      if constexpr (kThen != Then::Nothing) {
+        // dy or +0, as a bit mask: the lane sums stay vectorized, which a select did not (3× slower).
+        const float gi = dy_at(i);
+        std::uint32_t bits;
+        std::memcpy(&bits, &gi, sizeof bits);
+        bits &= relu_passed(i, c) ? ~std::uint32_t{0} : std::uint32_t{0};
+        float masked;
+        std::memcpy(&masked, &bits, sizeof masked);
+        return masked;
+      } else {
+        (void)relu_passed, (void)c;
+        return dy_at(i);
+      }
+    };
+
     // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
     std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
     std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
     channel_sums2(
         r, lanes_.data(), sum_a_.data(), sum_b_.data(),
         [grad](std::size_t i, std::size_t c) { return double(grad(i, c)); },
-        [grad, in, m](std::size_t i, std::size_t c) { return double(grad(i, c)) * (in[i] - m[c]); });
+        [grad, in, m](std::size_t i, std::size_t c) { return double(grad(i, c)) * (in[i] - m[c]); }, hooks);
     if (options_.affine) {
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         weight_grad.data()[c] += static_cast<float>(sum_b_[c] * inv_std_[c]);  // Σ dy·x̂
@@ -307,11 +388,14 @@ const Tensor& BatchNorm::backward_pass(const Tensor& dy) {
       offset_[c] = used_batch_stats_ ? static_cast<float>(-scale * mean_dy) : 0.0f;
     }
     const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
-    for_each_element(r, [=](std::size_t i, std::size_t c) {
-      float gi = g[i];
-      if constexpr (kRelu) gi = normalized(in[i], m[c], norm_scale[c], norm_shift[c]) > 0.0f ? gi : 0.0f;
-      dx[i] = scale[c] * gi + slope[c] * (in[i] - m[c]) + offset[c];
-    });
+    for_each_element(
+        r,
+        [=](std::size_t i, std::size_t c) {
+          float gi = dy_at(i);
+          if constexpr (kThen != Then::Nothing) gi = relu_passed(i, c) ? gi : 0.0f;
+          dx[i] = scale[c] * gi + slope[c] * (in[i] - m[c]) + offset[c];
+        },
+        hooks);
   });
   return output_;
 }

@@ -10,6 +10,8 @@
 
 namespace bnlab::nn {
 
+class MaxPool2d;
+
 struct BatchNormOptions {
   double eps = 1e-5;
   // Weight of the NEW batch statistic in the running average (PyTorch's convention, not "keep-old");
@@ -38,6 +40,13 @@ class BatchNorm : public Layer {
   // saves the ReLU's own pass and tensor; backward_relu takes dL/d(ReLU output) and returns dL/dx.
   const Tensor& forward_relu(const Tensor& x, Mode mode);
   const Tensor& backward_relu(const Tensor& dy);
+  // BatchNorm, ReLU and max pooling in one (Sequential fuses such triples of a BatchNorm2d): each plane of
+  // max(y, 0) is made in a per-thread scratch plane and handed to pool.forward_plane at once, so the
+  // full-size y never goes to memory; returns pool's output. backward_relu_pool takes dL/d(pool output),
+  // unpools it plane by plane the same way (pool.backward is not called) and returns dL/dx. The same
+  // numbers, bit for bit, as the three layers one after the other.
+  const Tensor& forward_relu_pool(const Tensor& x, Mode mode, MaxPool2d& pool);
+  const Tensor& backward_relu_pool(const Tensor& dy, const MaxPool2d& pool);
   // γ = 1, β = 0 and running statistics reset, as PyTorch's reset_parameters.
   void initialize(core::Rng& rng) override;
   std::vector<Param> params() override;
@@ -56,10 +65,11 @@ class BatchNorm : public Layer {
 
  private:
   void reset();
-  template <bool kRelu>
-  const Tensor& forward_pass(const Tensor& x, Mode mode);
-  template <bool kRelu>
-  const Tensor& backward_pass(const Tensor& dy);
+  enum class Then { Nothing, Relu, ReluMaxPool };  // what runs fused after the normalization
+  template <Then kThen>
+  const Tensor& forward_pass(const Tensor& x, Mode mode, MaxPool2d* pool);
+  template <Then kThen>
+  const Tensor& backward_pass(const Tensor& dy, const MaxPool2d* pool);
 
   std::size_t channels_;
   BatchNormOptions options_;
@@ -71,6 +81,7 @@ class BatchNorm : public Layer {
   std::vector<LaneSums2> lanes_;                // per-channel vector lanes of the sums over [N, C, H·W]
   std::vector<float> norm_scale_, norm_shift_;  // forward's y = (x − mean)·norm_scale + norm_shift
   std::vector<float> scale_, slope_, offset_;   // backward's dx = scale·dy + slope·(x − mean) + offset
+  std::vector<float> plane_scratch_;            // one [H·W] plane per thread, with the pooling fused
   Tensor output_;                               // forward's y, then backward's dx
 };
 

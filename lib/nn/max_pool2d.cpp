@@ -150,27 +150,32 @@ Shape MaxPool2d::output_shape(const Shape& in) const {
   return {in[0], in[1], out.h, out.w};
 }
 
-const Tensor& MaxPool2d::forward(const Tensor& x, Mode) {
-  input_shape_ = shape_of(x);
-  const Shape out = output_shape(input_shape_);
-  ensure_shape(output_, out);
-  argmax_.resize(output_.size());  // no reallocation once the batch shape is fixed
+bool MaxPool2d::two_by_two() const {
+  return window_.kernel == Extent2(2) && window_.stride == Extent2(2) && window_.padding == Extent2(0);
+}
 
-  const Index H = input_shape_[2], W = input_shape_[3], OH = out[2], OW = out[3];
-  const bool two_by_two =
-      window_.kernel == Extent2(2) && window_.stride == Extent2(2) && window_.padding == Extent2(0);
-  const std::size_t planes = out[0] * out[1];
+void MaxPool2d::begin_forward(const Shape& in) {
+  input_shape_ = in;
+  ensure_shape(output_, output_shape(input_shape_));
+  argmax_.resize(output_.size());  // no reallocation once the batch shape is fixed
+}
+
+void MaxPool2d::forward_plane(std::size_t p, const float* plane) {
+  const Index H = input_shape_[2], W = input_shape_[3], OH = output_.shape()[2], OW = output_.shape()[3];
+  float* y = output_.data() + p * OH * OW;
+  std::uint32_t* arg = argmax_.data() + p * OH * OW;
+  if (two_by_two())
+    pool_plane_2x2(plane, W, OH, OW, y, arg);
+  else
+    pool_plane_generic(plane, H, W, window_, OH, OW, y, arg);
+}
+
+const Tensor& MaxPool2d::forward(const Tensor& x, Mode) {
+  begin_forward(shape_of(x));
+  const std::size_t plane = input_shape_[2] * input_shape_[3];
   // Planes are independent: split them over the pool (results do not depend on the split).
-  core::parallel_for(planes, [&](std::size_t first, std::size_t last, int) {
-    for (std::size_t p = first; p < last; ++p) {
-      const float* in = x.data() + p * H * W;
-      float* y = output_.data() + p * OH * OW;
-      std::uint32_t* arg = argmax_.data() + p * OH * OW;
-      if (two_by_two)
-        pool_plane_2x2(in, W, OH, OW, y, arg);
-      else
-        pool_plane_generic(in, H, W, window_, OH, OW, y, arg);
-    }
+  core::parallel_for(input_shape_[0] * input_shape_[1], [&](std::size_t first, std::size_t last, int) {
+    for (std::size_t p = first; p < last; ++p) forward_plane(p, x.data() + p * plane);
   });
   return output_;
 }
@@ -230,29 +235,23 @@ void unpool_plane_2x2(const float* g, const std::uint32_t* arg, Index H, Index W
 
 }  // namespace
 
+void MaxPool2d::backward_plane(std::size_t p, const Tensor& dy, float* dx) const {
+  const Index H = input_shape_[2], W = input_shape_[3], OH = dy.shape()[2], OW = dy.shape()[3];
+  const std::uint32_t* arg = argmax_.data() + p * OH * OW;
+  const float* g = dy.data() + p * OH * OW;
+  if (two_by_two()) {
+    unpool_plane_2x2(g, arg, H, W, OH, OW, dx);
+    return;
+  }
+  std::fill(dx, dx + H * W, 0.0f);
+  for (Index i = 0; i < OH * OW; ++i) dx[arg[i]] += g[i];
+}
+
 const Tensor& MaxPool2d::backward(const Tensor& dy) {
   ensure_shape(input_grad_, input_shape_);
-  const Index H = input_shape_[2], W = input_shape_[3], OH = dy.shape()[2], OW = dy.shape()[3];
-  const std::size_t plane_in = H * W, plane_out = OH * OW;
-  const std::size_t planes = input_shape_[0] * input_shape_[1];
-  const bool two_by_two =
-      window_.kernel == Extent2(2) && window_.stride == Extent2(2) && window_.padding == Extent2(0);
-  const float* g = dy.data();
-  core::parallel_for(planes, [&](std::size_t first, std::size_t last, int) {
-    float* grad = input_grad_.data();
-    if (two_by_two) {
-      for (std::size_t p = first; p < last; ++p)
-        unpool_plane_2x2(g + p * plane_out, argmax_.data() + p * plane_out, H, W, OH, OW,
-                         grad + p * plane_in);
-      return;
-    }
-    std::fill(grad + first * plane_in, grad + last * plane_in, 0.0f);
-    for (std::size_t p = first; p < last; ++p) {
-      float* dx = grad + p * plane_in;
-      const std::uint32_t* arg = argmax_.data() + p * plane_out;
-      const float* gp = g + p * plane_out;
-      for (std::size_t i = 0; i < plane_out; ++i) dx[arg[i]] += gp[i];
-    }
+  const std::size_t plane = input_shape_[2] * input_shape_[3];
+  core::parallel_for(input_shape_[0] * input_shape_[1], [&](std::size_t first, std::size_t last, int) {
+    for (std::size_t p = first; p < last; ++p) backward_plane(p, dy, input_grad_.data() + p * plane);
   });
   return input_grad_;
 }

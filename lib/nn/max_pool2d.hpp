@@ -23,9 +23,20 @@ class MaxPool2d : public Layer {
   const Tensor& backward(const Tensor& dy) override;
   nlohmann::json describe() const override;
 
+  // The same work one input plane (index n·C + c) at a time, for a layer that computes this layer's input
+  // plane by plane and never stores it whole (BatchNorm fused with a ReLU and the pooling): begin_forward
+  // with the input's shape, then forward_plane for every plane (from any thread), then output(). After
+  // it, backward_plane writes dL/dx of plane p (H·W values) from dL/dy.
+  void begin_forward(const Shape& in);
+  void forward_plane(std::size_t p, const float* plane);
+  const Tensor& output() const { return output_; }
+  void backward_plane(std::size_t p, const Tensor& dy, float* dx) const;
+
   const Window2d& window() const { return window_; }
 
  private:
+  bool two_by_two() const;  // the common window with its own vectorized paths
+
   Window2d window_;
   Shape input_shape_;
   std::vector<std::uint32_t> argmax_;

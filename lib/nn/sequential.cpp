@@ -42,6 +42,11 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
       fusable_[last - 1] = Fusion::BatchNormRelu;
     else if (dynamic_cast<const ReLU*>(before) && dynamic_cast<const MaxPool2d*>(added))
       fusable_[last - 1] = Fusion::ReluMaxPool;
+    // A BatchNorm2d, its ReLU and the pooling all in one (the ReLU → pool pair is then part of it).
+    if (last > 1 && fusable_[last - 2] == Fusion::BatchNormRelu &&
+        fusable_[last - 1] == Fusion::ReluMaxPool &&
+        dynamic_cast<const BatchNorm2d*>(layers_[last - 2].get()))
+      fusable_[last - 2] = Fusion::BatchNormReluMaxPool;
   }
   set_input_grad_needed(input_grad_needed_);
   return *this;
@@ -65,7 +70,6 @@ const Tensor& Sequential::forward(const Tensor& x) {
   const Tensor* h = &x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const Fusion fusion = keep_layer_outputs_ ? Fusion::None : fusable_[i];
-    fused_[i] = fusion;
     try {
       switch (fusion) {
         case Fusion::None:
@@ -78,18 +82,22 @@ const Tensor& Sequential::forward(const Tensor& x) {
           // max(·, 0) after the pooling: the same values, on a quarter of them for 2×2 windows.
           h = &layers_[i]->forward(layers_[i + 1]->forward(*h, mode_), mode_);
           break;
+        case Fusion::BatchNormReluMaxPool:
+          h = &static_cast<BatchNorm&>(*layers_[i])
+                   .forward_relu_pool(*h, mode_, static_cast<MaxPool2d&>(*layers_[i + 2]));
+          break;
       }
     } catch (const ShapeError& e) {
       throw ShapeError("layer " + layer_name(i) + ": " + e.what());
     }
-    if (fusion == Fusion::None) {
-      outputs_[i] = h;
-    } else {
-      // The pair's work is done: its output stands for the second layer's.
+    // The group's output stands for its last layer's; the layers before it keep none, and are marked with
+    // the group's fusion (the last with None) so backward can find where the group starts.
+    for (const std::size_t end = i + fused_span(fusion) - 1; i < end; ++i) {
       outputs_[i] = nullptr;
-      outputs_[++i] = h;
-      fused_[i] = Fusion::None;
+      fused_[i] = fusion;
     }
+    outputs_[i] = h;
+    fused_[i] = Fusion::None;
   }
   return *h;
 }
@@ -98,20 +106,37 @@ const Tensor& Sequential::backward(const Tensor& dy) {
   const Tensor* g = &dy;
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const Fusion fusion = i > 0 ? fused_[i - 1] : Fusion::None;
+    i -= fused_span(fusion) - 1;  // the group's first layer
     switch (fusion) {
       case Fusion::None:
         g = &layers_[i]->backward(*g);
         break;
       case Fusion::BatchNormRelu:
-        g = &static_cast<BatchNorm&>(*layers_[--i]).backward_relu(*g);
+        g = &static_cast<BatchNorm&>(*layers_[i]).backward_relu(*g);
         break;
       case Fusion::ReluMaxPool:
-        --i;
         g = &layers_[i + 1]->backward(layers_[i]->backward(*g));
+        break;
+      case Fusion::BatchNormReluMaxPool:
+        g = &static_cast<BatchNorm&>(*layers_[i])
+                 .backward_relu_pool(*g, static_cast<MaxPool2d&>(*layers_[i + 2]));
         break;
     }
   }
   return *g;
+}
+
+std::size_t Sequential::fused_span(Fusion fusion) {
+  switch (fusion) {
+    case Fusion::None:
+      return 1;
+    case Fusion::BatchNormRelu:
+    case Fusion::ReluMaxPool:
+      return 2;
+    case Fusion::BatchNormReluMaxPool:
+      return 3;
+  }
+  return 1;
 }
 
 const Tensor& Sequential::layer_output(std::size_t i) const {

@@ -32,11 +32,12 @@ class Sequential {
   // Training never uses dL/d(input): false lets the first layers skip computing it. Default true.
   void set_input_grad_needed(bool needed);
 
-  // Two pairs of layers run fused, with the same numbers bit for bit in fewer passes over memory:
+  // These groups of layers run fused, with the same numbers bit for bit in fewer passes over memory:
   //  - a BatchNorm directly followed by a ReLU runs as one layer (BatchNorm::forward_relu);
   //  - a ReLU directly followed by a MaxPool2d runs as the pooling first and the ReLU on its (smaller)
-  //    output, since max and max(·, 0) commute (and so do their gradients).
-  // Either way the first layer's own output is not kept. true turns fusion off so layer_output can
+  //    output, since max and max(·, 0) commute (and so do their gradients);
+  //  - a BatchNorm2d, a ReLU and a MaxPool2d run as one (BatchNorm::forward_relu_pool).
+  // Only the group's last layer keeps its output. true turns fusion off so layer_output can
   // return every layer's output. Default false.
   void set_keep_layer_outputs(bool keep) { keep_layer_outputs_ = keep; }
   bool keep_layer_outputs() const { return keep_layer_outputs_; }
@@ -56,8 +57,8 @@ class Sequential {
   const Layer& layer(std::size_t i) const { return *layers_.at(i); }
   // "<index>.<type>", the name used for the layer in logs.
   std::string layer_name(std::size_t i) const;
-  // The output of layer i from the last forward pass; throws Error for the first layer of a fused pair
-  // (see set_keep_layer_outputs).
+  // The output of layer i from the last forward pass; throws Error for a layer of a fused group but its
+  // last (see set_keep_layer_outputs).
   const Tensor& layer_output(std::size_t i) const;
   const Shape& sample_shape() const { return sample_shape_; }
   // Per-sample output shape of the whole model.
@@ -69,10 +70,11 @@ class Sequential {
   Shape sample_shape_, output_sample_shape_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Shape> sample_shapes_out_;
-  enum class Fusion { None, BatchNormRelu, ReluMaxPool };
-  std::vector<const Tensor*> outputs_;  // nullptr for the first layer of a fused pair
-  std::vector<Fusion> fusable_;         // how layer i can run fused with layer i + 1
-  std::vector<Fusion> fused_;           // how layer i ran with layer i + 1 in the last forward
+  enum class Fusion { None, BatchNormRelu, ReluMaxPool, BatchNormReluMaxPool };
+  static std::size_t fused_span(Fusion fusion);  // how many layers the group has
+  std::vector<const Tensor*> outputs_;           // nullptr for a fused group's layers but its last
+  std::vector<Fusion> fusable_;                  // how a group starting at layer i can run fused
+  std::vector<Fusion> fused_;  // the group layer i ran in, in the last forward (None for the last)
   Mode mode_ = Mode::Train;
   bool input_grad_needed_ = true;
   bool keep_layer_outputs_ = false;

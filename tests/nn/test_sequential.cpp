@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
 #include "core/rng.hpp"
 #include "nn/batch_norm.hpp"
 #include "nn/conv2d.hpp"
@@ -172,35 +173,64 @@ TEST_CASE("sequential/a ReLU followed by max pooling runs pooled first with the 
 
 TEST_CASE("sequential/conv blocks with and without BatchNorm fuse to the same gradients",
           "[nn][sequential]") {
-  // conv → relu → pool (pooled first) and conv → bn → relu → pool (BatchNorm with its ReLU, then the pool).
-  for (const bool batch_norm : {false, true}) {
-    CAPTURE(batch_norm);
-    auto build = [&] {
-      nn::Sequential model({2, 8, 8});
-      model.emplace<nn::Conv2d>(2, 4, 3, 1, 1);
-      if (batch_norm) model.emplace<nn::BatchNorm2d>(4);
-      model.emplace<nn::ReLU>();
-      model.emplace<nn::MaxPool2d>(2);
-      model.emplace<nn::Flatten>();
-      model.emplace<nn::Dense>(64, 3);
-      core::Rng rng(5);
-      model.initialize(rng);
-      return model;
-    };
-    nn::Sequential fused = build(), kept = build();
-    kept.set_keep_layer_outputs(true);
-    core::Rng rng(6);
-    Tensor x = Tensor::from_shape({6, 2, 8, 8}), dy = Tensor::from_shape({6, 3});
-    for (auto& v : x) v = rng.normal();
-    for (auto& v : dy) v = rng.normal();
-    CHECK(test::bit_identical(fused.forward(x), kept.forward(x)));
-    CHECK_THROWS_AS(fused.layer_output(1), Error);  // the BatchNorm's, or the ReLU's before the pool
-    CHECK(test::bit_identical(fused.backward(dy), kept.backward(dy)));
-    const auto pf = fused.params(), pk = kept.params();
-    REQUIRE(pf.size() == pk.size());
-    for (std::size_t i = 0; i < pf.size(); ++i) {
-      CAPTURE(pf[i].name);
-      CHECK(test::bit_identical(*pf[i].grad, *pk[i].grad));
-    }
-  }
+  // conv → relu → pool (pooled first) and conv → bn2d → relu → pool (all three in one), on 1 and 2 threads
+  // (the fused BatchNorm pools from per-thread scratch; the larger case is split over the threads), with 2×2
+  // windows and with overlapping padded ones on odd planes; train steps, then eval.
+  struct Case {
+    nn::Window2d window;
+    std::size_t side, batch;
+  };
+  for (const Case k : {Case{{2, 2, 0}, 16, 16}, Case{{3, 2, 1}, 7, 5}, Case{{2, 2, 0}, 9, 3}})
+    for (const bool batch_norm : {false, true})
+      for (const int threads : {1, 2}) {
+        CAPTURE(k.window.kernel.h, k.side, batch_norm, threads);
+        const nn::Window2d w = k.window;
+        auto build = [&] {
+          nn::Sequential model({2, k.side, k.side});
+          model.emplace<nn::Conv2d>(2, 8, 3, 1, 1);
+          if (batch_norm) model.emplace<nn::BatchNorm2d>(8);
+          model.emplace<nn::ReLU>();
+          auto& pool = model.emplace<nn::MaxPool2d>(w.kernel, w.stride, w.padding);
+          model.emplace<nn::Flatten>();
+          const Shape pooled = pool.output_shape({1, 8, k.side, k.side});
+          model.emplace<nn::Dense>(8 * pooled[2] * pooled[3], 3);
+          core::Rng rng(5);
+          model.initialize(rng);
+          return model;
+        };
+        nn::Sequential fused = build(), kept = build();
+        kept.set_keep_layer_outputs(true);
+        core::Rng rng(6);
+        Tensor x = Tensor::from_shape({k.batch, 2, k.side, k.side}), dy = Tensor::from_shape({k.batch, 3});
+        for (int step = 0; step < 3; ++step) {
+          const bool train = step < 2;
+          for (nn::Sequential* m : {&fused, &kept}) {
+            m->set_mode(train ? nn::Mode::Train : nn::Mode::Eval);
+            m->zero_grad();
+          }
+          for (auto& v : x) v = rng.normal();
+          for (auto& v : dy) v = rng.normal();
+          // Both on the same threads: Conv2d's weight gradient sums its workers' parts, so it depends on
+          // the thread count (to rounding) fused or not.
+          core::set_threads(threads);
+          const Tensor out_fused = fused.forward(x);
+          CHECK(test::bit_identical(out_fused, kept.forward(x)));
+          const std::size_t pool_at = batch_norm ? 3 : 2;
+          CHECK(test::bit_identical(fused.layer_output(pool_at), kept.layer_output(pool_at)));
+          CHECK_THROWS_AS(fused.layer_output(1), Error);  // the BatchNorm's, or the ReLU's before the pool
+          if (batch_norm)
+            CHECK_THROWS_WITH(fused.layer_output(2),
+                              Catch::Contains("2.relu") && Catch::Contains("3.maxpool2d"));
+          CHECK(test::bit_identical(fused.backward(dy), kept.backward(dy)));
+          const auto pf = fused.params(), pk = kept.params();
+          REQUIRE(pf.size() == pk.size());
+          for (std::size_t i = 0; i < pf.size(); ++i) {
+            CAPTURE(pf[i].name);
+            CHECK(test::bit_identical(*pf[i].grad, *pk[i].grad));
+          }
+          const auto bf = fused.buffers(), bk = kept.buffers();
+          for (std::size_t i = 0; i < bf.size(); ++i) CHECK(test::bit_identical(*bf[i].value, *bk[i].value));
+          core::set_threads(1);
+        }
+      }
 }
