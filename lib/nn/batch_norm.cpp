@@ -14,16 +14,21 @@
 
 namespace bnlab::nn {
 
+namespace detail {
+struct Channels {
+  std::size_t batch, channels, positions, c0, c1;
+  int worker;  // of the thread pool, for per-thread scratch
+};
+}  // namespace detail
+
 namespace {
+
+using detail::Channels;
 
 // The passes below walk [N, C, P] in memory order over a range of channels [c0, c1). For dense input
 // (P = 1) the inner loop runs across channels (per-channel arrays, vectorizable); otherwise along each
 // contiguous run of P values. Every channel's sums are taken in the same order whatever the range, so
 // splitting channels over threads gives bit-identical results.
-struct Channels {
-  std::size_t batch, channels, positions, c0, c1;
-  int worker;  // of the thread pool, for per-thread scratch
-};
 
 // Called around each contiguous run of P values (P > 1) with its sample n, channel c and first index: a
 // pass fused with max pooling makes one plane of dy before its run, or pools one plane of y after it, in
@@ -185,15 +190,15 @@ const Tensor& BatchNorm::forward_relu_pool(const Tensor& x, Mode mode, MaxPool2d
 }
 
 const Tensor& BatchNorm::backward(const Tensor& dy) {
-  return backward_pass<Then::Nothing>(dy, nullptr);
+  return backward_pass(dy, Then::Nothing, nullptr);
 }
 
 const Tensor& BatchNorm::backward_relu(const Tensor& dy) {
-  return backward_pass<Then::Relu>(dy, nullptr);
+  return backward_pass(dy, Then::Relu, nullptr);
 }
 
 const Tensor& BatchNorm::backward_relu_pool(const Tensor& dy, const MaxPool2d& pool) {
-  return backward_pass<Then::ReluMaxPool>(dy, &pool);
+  return backward_pass(dy, Then::ReluMaxPool, &pool);
 }
 
 template <BatchNorm::Then kThen>
@@ -300,104 +305,198 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
   return output_;
 }
 
+namespace detail {
+
+// How backward reads dL/d(its output) at index i of [N, C, P]: dy itself, or fused with a ReLU masked
+// where the ReLU passed nothing, or fused with the pooling made plane by plane in a scratch plane (begin
+// unpools the plane of the run starting at index at). Where the ReLU passed is recomputed from x (read
+// anyway) with forward's own operations and coefficients, bit for bit its y: reading y back would be one
+// more pass over a tensor in each backward loop, and those loops are bound by memory traffic.
 template <BatchNorm::Then kThen>
-const Tensor& BatchNorm::backward_pass(const Tensor& dy, const MaxPool2d* pool) {
+struct GradView {
+  const float *in, *mean, *norm_scale, *norm_shift, *dy;
+  const Tensor* dy_tensor;
+  const MaxPool2d* pool;
+  std::size_t channels;
+  float* plane;                    // this thread's [P] scratch, with the pooling
+  mutable std::size_t run_at = 0;  // first index of the current run, with the pooling
+
+  void begin(std::size_t n, std::size_t c, std::size_t at) const {
+    if constexpr (kThen == BatchNorm::Then::ReluMaxPool)
+      pool->backward_plane(n * channels + c, *dy_tensor, plane);
+    run_at = at;
+  }
+  void end(std::size_t, std::size_t) const {}
+
+  float dy_at(std::size_t i) const {
+    if constexpr (kThen == BatchNorm::Then::ReluMaxPool) return plane[i - run_at];
+    return dy[i];
+  }
+  bool relu_passed(std::size_t i, std::size_t c) const {
+    return normalized(in[i], mean[c], norm_scale[c], norm_shift[c]) > 0.0f;
+  }
+  // For the sums: dy or +0, as a bit mask, so the lane sums stay vectorized (a select was 3× slower).
+  float masked(std::size_t i, std::size_t c) const {
+    const float gi = dy_at(i);
+    if constexpr (kThen == BatchNorm::Then::Nothing) {
+      (void)c;
+      return gi;
+    } else {
+      std::uint32_t bits;
+      std::memcpy(&bits, &gi, sizeof bits);
+      bits &= relu_passed(i, c) ? ~std::uint32_t{0} : std::uint32_t{0};
+      float out;
+      std::memcpy(&out, &bits, sizeof out);
+      return out;
+    }
+  }
+  // For dx, a select: this loop vectorizes with it.
+  float selected(std::size_t i, std::size_t c) const {
+    const float gi = dy_at(i);
+    if constexpr (kThen == BatchNorm::Then::Nothing) {
+      (void)c;
+      return gi;
+    } else {
+      return relu_passed(i, c) ? gi : 0.0f;
+    }
+  }
+};
+
+}  // namespace detail
+
+using detail::GradView;
+
+const Tensor& BatchNorm::backward_pass(const Tensor& dy, Then then, const MaxPool2d* pool) {
+  backward_sums(dy, then, pool);
+  for_channel_ranges(batch_, channels_, positions_, [&](const Channels& r) {
+    switch (then_) {
+      case Then::Nothing:
+        backward_apply<Then::Nothing>(r);
+        break;
+      case Then::Relu:
+        backward_apply<Then::Relu>(r);
+        break;
+      case Then::ReluMaxPool:
+        backward_apply<Then::ReluMaxPool>(r);
+        break;
+    }
+  });
+  return output_;
+}
+
+void BatchNorm::backward_sums(const Tensor& dy, Then then, const MaxPool2d* pool) {
   // Fused with the pooling, dy is dL/d(pool output) and each plane of dL/d(ReLU output) is made from it.
-  const Shape expected = !input_                      ? Shape{}
-                         : kThen == Then::ReluMaxPool ? shape_of(pool->output())
-                                                      : shape_of(*input_);
+  const Shape expected = !input_                     ? Shape{}
+                         : then == Then::ReluMaxPool ? shape_of(pool->output())
+                                                     : shape_of(*input_);
   if (!input_ || shape_of(dy) != expected)
     throw ShapeError(type() + ": backward got dy " + to_string(shape_of(dy)) + " but expected " +
                      (input_ ? to_string(expected) : std::string("a forward pass first")));
-  const float* in = input_->data();
-  const float* g = dy.data();
-  const std::size_t batch = batch_, positions = positions_;
-  const double count = static_cast<double>(batch * positions);
+  if (then == Then::ReluMaxPool &&
+      plane_scratch_.size() < static_cast<std::size_t>(core::threads()) * positions_)
+    throw Error(type() + ": backward_relu_pool without forward_relu_pool before it");
+  dy_ = &dy;
+  then_ = then;
+  pool_ = pool;
+  for_channel_ranges(batch_, channels_, positions_, [&](const Channels& r) {
+    switch (then) {
+      case Then::Nothing:
+        backward_sums_of<Then::Nothing>(r);
+        break;
+      case Then::Relu:
+        backward_sums_of<Then::Relu>(r);
+        break;
+      case Then::ReluMaxPool:
+        backward_sums_of<Then::ReluMaxPool>(r);
+        break;
+    }
+  });
+}
+
+template <BatchNorm::Then kThen>
+auto BatchNorm::grad_view(int worker) const {
+  float* plane = kThen == Then::ReluMaxPool ? const_cast<float*>(plane_scratch_.data()) +
+                                                  static_cast<std::size_t>(worker) * positions_
+                                            : nullptr;
+  return GradView<kThen>{
+      input_->data(), mean_.data(), norm_scale_.data(), norm_shift_.data(), dy_->data(), dy_, pool_,
+      channels_,      plane};
+}
+
+template <BatchNorm::Then kThen>
+void BatchNorm::backward_sums_of(const Channels& r) {
+  const GradView<kThen> view = grad_view<kThen>(r.worker);
+  const float *in = input_->data(), *m = mean_.data();
+  // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
+  std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
+  std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
+  channel_sums2(
+      r, lanes_.data(), sum_a_.data(), sum_b_.data(),
+      [&view](std::size_t i, std::size_t c) { return double(view.masked(i, c)); },
+      [&view, in, m](std::size_t i, std::size_t c) { return double(view.masked(i, c)) * (in[i] - m[c]); },
+      view);
+  if (options_.affine) {
+    for (std::size_t c = r.c0; c < r.c1; ++c) {
+      weight_grad.data()[c] += static_cast<float>(sum_b_[c] * inv_std_[c]);  // Σ dy·x̂
+      bias_grad.data()[c] += static_cast<float>(sum_a_[c]);
+    }
+  }
+  // dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)), written per channel as scale·dy + slope·(x − μ) + offset.
+  // With running statistics μ and σ are constants, so dx = γ/σ · dy.
+  const double count = static_cast<double>(batch_ * positions_);
+  for (std::size_t c = r.c0; c < r.c1; ++c) {
+    const double inv_std = inv_std_[c];
+    const double scale = (options_.affine ? weight.data()[c] : 1.0) * inv_std;
+    const double mean_dy = sum_a_[c] / count, mean_dy_xhat = sum_b_[c] * inv_std / count;
+    scale_[c] = static_cast<float>(scale);
+    slope_[c] = used_batch_stats_ ? static_cast<float>(-scale * inv_std * mean_dy_xhat) : 0.0f;
+    offset_[c] = used_batch_stats_ ? static_cast<float>(-scale * mean_dy) : 0.0f;
+  }
+}
+
+template <BatchNorm::Then kThen>
+void BatchNorm::backward_apply(const Channels& r) {
+  const GradView<kThen> view = grad_view<kThen>(r.worker);
+  const float *in = input_->data(), *m = mean_.data();
+  const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
   // dx goes into the output buffer: backward needs x and dy but never y, and nothing reads y after the next
   // layer's backward. That saves a tensor of the input's size (29 MB of cifar-cnn's 204 at batch 128).
   float* dx = output_.data();
-  // Fused with a ReLU, dy is dL/d(ReLU output), and the gradient BatchNorm sees is dy where the ReLU output
-  // was positive, as ReLU::backward computes it. Where that was is recomputed from x (read anyway) with
-  // forward's own operations and coefficients, bit for bit its y: reading y back would be one more pass
-  // over a tensor in each of the two loops below, which are bound by memory traffic.
-  const float *m = mean_.data(), *norm_scale = norm_scale_.data(), *norm_shift = norm_shift_.data();
-  auto relu_passed = [in, m, norm_scale, norm_shift](std::size_t i, std::size_t c) {
-    return normalized(in[i], m[c], norm_scale[c], norm_shift[c]) > 0.0f;
-  };
+  for_each_element(
+      r,
+      [&view, in, m, scale, slope, offset, dx](std::size_t i, std::size_t c) {
+        dx[i] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
+      },
+      view);
+}
 
-  for_channel_ranges(batch, channels_, positions, [&](const Channels& r) {
-    // With the pooling, each plane of dy is unpooled into this thread's scratch before its run, in both
-    // passes (it stays in cache; the full-size dy never goes to memory). run_at is the run's first index.
-    float* plane = kThen == Then::ReluMaxPool
-                       ? plane_scratch_.data() + static_cast<std::size_t>(r.worker) * positions
-                       : nullptr;
-    std::size_t run_at = 0;
-    auto hooks = run_hooks(
-        [&](std::size_t n, std::size_t c, std::size_t at) {
-          if constexpr (kThen == Then::ReluMaxPool) pool->backward_plane(n * channels_ + c, dy, plane);
-          run_at = at;
-        },
-        [](std::size_t, std::size_t) {});
-    auto dy_at = [g, plane, &run_at](std::size_t i) {
-      if constexpr (kThen == Then::ReluMaxPool) {
-        (void)g;
-        return plane[i - run_at];
-      } else {
-        (void)plane, (void)run_at;
-        return g[i];
-      }
-    };
-    auto grad = [dy_at, relu_passed](std::size_t i, std::size_t c) {
-      if constexpr (kThen != Then::Nothing) {
-        // dy or +0, as a bit mask: the lane sums stay vectorized, which a select did not (3× slower).
-        const float gi = dy_at(i);
-        std::uint32_t bits;
-        std::memcpy(&bits, &gi, sizeof bits);
-        bits &= relu_passed(i, c) ? ~std::uint32_t{0} : std::uint32_t{0};
-        float masked;
-        std::memcpy(&masked, &bits, sizeof masked);
-        return masked;
-      } else {
-        (void)relu_passed, (void)c;
-        return dy_at(i);
-      }
-    };
+void BatchNorm::backward_sample(std::size_t n, int worker, float* dx) {
+  switch (then_) {
+    case Then::Nothing:
+      backward_sample_of<Then::Nothing>(n, worker, dx);
+      break;
+    case Then::Relu:
+      backward_sample_of<Then::Relu>(n, worker, dx);
+      break;
+    case Then::ReluMaxPool:
+      backward_sample_of<Then::ReluMaxPool>(n, worker, dx);
+      break;
+  }
+}
 
-    // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
-    std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
-    std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
-    channel_sums2(
-        r, lanes_.data(), sum_a_.data(), sum_b_.data(),
-        [grad](std::size_t i, std::size_t c) { return double(grad(i, c)); },
-        [grad, in, m](std::size_t i, std::size_t c) { return double(grad(i, c)) * (in[i] - m[c]); }, hooks);
-    if (options_.affine) {
-      for (std::size_t c = r.c0; c < r.c1; ++c) {
-        weight_grad.data()[c] += static_cast<float>(sum_b_[c] * inv_std_[c]);  // Σ dy·x̂
-        bias_grad.data()[c] += static_cast<float>(sum_a_[c]);
-      }
-    }
-
-    // dx = γ/σ · (dy − mean(dy) − x̂·mean(dy·x̂)), written per channel as scale·dy + slope·(x − μ) + offset.
-    // With running statistics μ and σ are constants, so dx = γ/σ · dy.
-    for (std::size_t c = r.c0; c < r.c1; ++c) {
-      const double inv_std = inv_std_[c];
-      const double scale = (options_.affine ? weight.data()[c] : 1.0) * inv_std;
-      const double mean_dy = sum_a_[c] / count, mean_dy_xhat = sum_b_[c] * inv_std / count;
-      scale_[c] = static_cast<float>(scale);
-      slope_[c] = used_batch_stats_ ? static_cast<float>(-scale * inv_std * mean_dy_xhat) : 0.0f;
-      offset_[c] = used_batch_stats_ ? static_cast<float>(-scale * mean_dy) : 0.0f;
-    }
-    const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
-    for_each_element(
-        r,
-        [=](std::size_t i, std::size_t c) {
-          float gi = dy_at(i);
-          if constexpr (kThen != Then::Nothing) gi = relu_passed(i, c) ? gi : 0.0f;
-          dx[i] = scale[c] * gi + slope[c] * (in[i] - m[c]) + offset[c];
-        },
-        hooks);
-  });
-  return output_;
+template <BatchNorm::Then kThen>
+void BatchNorm::backward_sample_of(std::size_t n, int worker, float* dx) {
+  const GradView<kThen> view = grad_view<kThen>(worker);
+  const float *in = input_->data(), *m = mean_.data();
+  const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
+  // The same formula as backward_apply, on sample n's channels; dx is [C, P].
+  for (std::size_t c = 0; c < channels_; ++c) {
+    const std::size_t at = (n * channels_ + c) * positions_;
+    view.begin(n, c, at);
+    float* out = dx + c * positions_;
+    for (std::size_t i = at; i < at + positions_; ++i)
+      out[i - at] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
+  }
 }
 
 std::vector<Param> BatchNorm::params() {

@@ -11,6 +11,9 @@
 namespace bnlab::nn {
 
 class MaxPool2d;
+namespace detail {
+struct Channels;
+}
 
 struct BatchNormOptions {
   double eps = 1e-5;
@@ -47,6 +50,16 @@ class BatchNorm : public Layer {
   // numbers, bit for bit, as the three layers one after the other.
   const Tensor& forward_relu_pool(const Tensor& x, Mode mode, MaxPool2d& pool);
   const Tensor& backward_relu_pool(const Tensor& dy, const MaxPool2d& pool);
+
+  // What ran fused after the normalization in the last forward: forward, forward_relu, forward_relu_pool.
+  enum class Then { Nothing, Relu, ReluMaxPool };
+  // backward in two halves, for a Conv2d before this layer that takes dL/dx one sample at a time
+  // (Conv2d::backward_by_sample; Sequential pairs them), so the whole dL/dx never goes to memory:
+  // backward_sums takes dy as backward, backward_relu or backward_relu_pool would (then says which), adds
+  // the γ/β gradients and sums what dx needs; then backward_sample writes sample n's dL/dx ([C, H·W]
+  // values) into dx, from any worker of the thread pool. The same numbers as backward.
+  void backward_sums(const Tensor& dy, Then then, const MaxPool2d* pool = nullptr);
+  void backward_sample(std::size_t n, int worker, float* dx);
   // γ = 1, β = 0 and running statistics reset, as PyTorch's reset_parameters.
   void initialize(core::Rng& rng) override;
   std::vector<Param> params() override;
@@ -65,16 +78,25 @@ class BatchNorm : public Layer {
 
  private:
   void reset();
-  enum class Then { Nothing, Relu, ReluMaxPool };  // what runs fused after the normalization
   template <Then kThen>
   const Tensor& forward_pass(const Tensor& x, Mode mode, MaxPool2d* pool);
+  const Tensor& backward_pass(const Tensor& dy, Then then, const MaxPool2d* pool);
   template <Then kThen>
-  const Tensor& backward_pass(const Tensor& dy, const MaxPool2d* pool);
+  auto grad_view(int worker) const;
+  template <Then kThen>
+  void backward_sums_of(const detail::Channels& r);
+  template <Then kThen>
+  void backward_apply(const detail::Channels& r);
+  template <Then kThen>
+  void backward_sample_of(std::size_t n, int worker, float* dx);
 
   std::size_t channels_;
   BatchNormOptions options_;
   const Tensor* input_ = nullptr;
   bool used_batch_stats_ = false;
+  const Tensor* dy_ = nullptr;  // what backward_sums was given, for backward_sample
+  Then then_ = Then::Nothing;
+  const MaxPool2d* pool_ = nullptr;
   std::size_t batch_ = 0, positions_ = 0;
   std::vector<float> mean_, inv_std_;           // per channel, what the last forward normalized with
   std::vector<double> sum_a_, sum_b_;           // per-channel accumulators reused by every pass

@@ -81,6 +81,23 @@ const Tensor& Conv2d::forward(const Tensor& x, Mode) {
 }
 
 const Tensor& Conv2d::backward(const Tensor& dy) {
+  const std::size_t out_stride = output_.size() / output_.shape()[0];
+  return backward_samples([&](std::size_t n, int) { return dy.data() + n * out_stride; });
+}
+
+const Tensor& Conv2d::backward_by_sample(const SampleGrad& dy_of) {
+  const std::size_t out_stride = output_.size() / output_.shape()[0];
+  const std::size_t workers = static_cast<std::size_t>(core::threads());
+  if (scratch_.size() < workers) scratch_.resize(workers);
+  for (auto& s : scratch_) ensure_shape(s.sample_grad, {out_stride});
+  return backward_samples([&](std::size_t n, int worker) {
+    float* g = scratch_[static_cast<std::size_t>(worker)].sample_grad.data();
+    dy_of(n, worker, g);
+    return static_cast<const float*>(g);
+  });
+}
+
+const Tensor& Conv2d::backward_samples(const std::function<const float*(std::size_t, int)>& dy_of) {
   const Shape in = shape_of(*input_);
   const ImageGeometry g = geometry_for(in);
   if (input_grad_needed_) ensure_shape(input_grad_, in);
@@ -104,14 +121,14 @@ const Tensor& Conv2d::backward(const Tensor& dy) {
 
   const int o = static_cast<int>(out_channels_), k = static_cast<int>(g.col_rows()),
             p = static_cast<int>(g.col_cols());
-  const std::size_t in_stride = in_channels_ * in[2] * in[3], out_stride = out_channels_ * g.col_cols();
+  const std::size_t in_stride = in_channels_ * in[2] * in[3];
   core::parallel_for(in[0], [&](std::size_t first, std::size_t last, int worker) {
     Scratch& s = scratch(worker);
     float* dw = worker == 0 ? weight_grad.data() : s.weight_grad.data();
     float* db = has_bias_ ? (worker == 0 ? bias_grad.data() : s.bias_grad.data()) : nullptr;
     for (std::size_t n = first; n < last; ++n) {
       const float* image = input_->data() + n * in_stride;
-      const float* g_out = dy.data() + n * out_stride;
+      const float* g_out = dy_of(n, worker);
       float* dx = input_grad_.data() + n * in_stride;
       const float* col = image;
       if (!pointwise_) {

@@ -1,6 +1,8 @@
 // 2-D convolution (cross-correlation as in PyTorch), weight [out, in, kh, kw], optional bias [out].
 #pragma once
 
+#include <functional>
+
 #include "nn/im2col.hpp"
 #include "nn/init.hpp"
 #include "nn/layer.hpp"
@@ -23,6 +25,11 @@ class Conv2d : public Layer {
   // the gradients (so one thread gives exactly the serial sums); other workers sum their samples into
   // their own buffers, added afterwards.
   const Tensor& backward(const Tensor& dy) override;
+  // backward with dL/dy made sample by sample: dy_of(n, worker, dy) writes sample n's [out, OH·OW]
+  // gradient into dy (a buffer of the worker's) just before it is used, so the layer after this one (a
+  // BatchNorm, from Sequential) never writes its whole dL/dx to memory for this layer to read back.
+  using SampleGrad = std::function<void(std::size_t n, int worker, float* dy)>;
+  const Tensor& backward_by_sample(const SampleGrad& dy_of);
   // PyTorch's default: U(±1/√fan_in) for weight and bias, fan_in = in·kh·kw; another InitSpec draws the
   // weight by its formula and zeroes the bias.
   void initialize(core::Rng& rng) override;
@@ -37,6 +44,8 @@ class Conv2d : public Layer {
 
  private:
   ImageGeometry geometry_for(const Shape& in) const;
+  // backward's work, with dL/dy of sample n at dy_of(n, worker).
+  const Tensor& backward_samples(const std::function<const float*(std::size_t, int)>& dy_of);
 
   std::size_t in_channels_, out_channels_;
   Window2d window_;
@@ -47,7 +56,7 @@ class Conv2d : public Layer {
   const Tensor* input_ = nullptr;
   // Per-worker scratch of parallel_for: column buffers, and partial weight/bias gradients for workers > 0.
   struct Scratch {
-    Tensor col, col_grad, weight_grad, bias_grad;
+    Tensor col, col_grad, weight_grad, bias_grad, sample_grad;
   };
   Scratch& scratch(std::size_t worker);
   Tensor output_, input_grad_;

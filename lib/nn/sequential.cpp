@@ -3,6 +3,7 @@
 
 #include "core/error.hpp"
 #include "nn/batch_norm.hpp"
+#include "nn/conv2d.hpp"
 #include "nn/max_pool2d.hpp"
 #include "nn/relu.hpp"
 
@@ -68,8 +69,9 @@ const Tensor& Sequential::forward(const Tensor& x) {
     throw ShapeError("model expects input of per-sample shape " + to_string(sample_shape_) + ", got " +
                      to_string(shape_of(x)));
   const Tensor* h = &x;
+  fused_run_ = !keep_layer_outputs_;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const Fusion fusion = keep_layer_outputs_ ? Fusion::None : fusable_[i];
+    const Fusion fusion = fused_run_ ? fusable_[i] : Fusion::None;
     try {
       switch (fusion) {
         case Fusion::None:
@@ -107,6 +109,28 @@ const Tensor& Sequential::backward(const Tensor& dy) {
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const Fusion fusion = i > 0 ? fused_[i - 1] : Fusion::None;
     i -= fused_span(fusion) - 1;  // the group's first layer
+    auto* batch_norm = dynamic_cast<BatchNorm*>(layers_[i].get());
+    Conv2d* conv = fused_run_ && batch_norm && i > 0 ? dynamic_cast<Conv2d*>(layers_[i - 1].get()) : nullptr;
+    if (conv) {
+      // Conv2d → BatchNorm (and what runs fused with it): the BatchNorm's sums first, then its dx made one
+      // sample at a time where the convolution's backward reads it, instead of a whole tensor in memory.
+      switch (fusion) {
+        case Fusion::BatchNormRelu:
+          batch_norm->backward_sums(*g, BatchNorm::Then::Relu);
+          break;
+        case Fusion::BatchNormReluMaxPool:
+          batch_norm->backward_sums(*g, BatchNorm::Then::ReluMaxPool,
+                                    &static_cast<MaxPool2d&>(*layers_[i + 2]));
+          break;
+        default:
+          batch_norm->backward_sums(*g, BatchNorm::Then::Nothing);
+          break;
+      }
+      g = &conv->backward_by_sample(
+          [batch_norm](std::size_t n, int worker, float* dy) { batch_norm->backward_sample(n, worker, dy); });
+      --i;
+      continue;
+    }
     switch (fusion) {
       case Fusion::None:
         g = &layers_[i]->backward(*g);

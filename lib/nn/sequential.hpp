@@ -36,7 +36,9 @@ class Sequential {
   //  - a BatchNorm directly followed by a ReLU runs as one layer (BatchNorm::forward_relu);
   //  - a ReLU directly followed by a MaxPool2d runs as the pooling first and the ReLU on its (smaller)
   //    output, since max and max(·, 0) commute (and so do their gradients);
-  //  - a BatchNorm2d, a ReLU and a MaxPool2d run as one (BatchNorm::forward_relu_pool).
+  //  - a BatchNorm2d, a ReLU and a MaxPool2d run as one (BatchNorm::forward_relu_pool);
+  //  - backward of a Conv2d followed by a BatchNorm (alone or leading such a group) takes the BatchNorm's
+  //    dL/dx one sample at a time as it goes (Conv2d::backward_by_sample).
   // Only the group's last layer keeps its output. true turns fusion off so layer_output can
   // return every layer's output. Default false.
   void set_keep_layer_outputs(bool keep) { keep_layer_outputs_ = keep; }
@@ -75,6 +77,7 @@ class Sequential {
   std::vector<const Tensor*> outputs_;           // nullptr for a fused group's layers but its last
   std::vector<Fusion> fusable_;                  // how a group starting at layer i can run fused
   std::vector<Fusion> fused_;  // the group layer i ran in, in the last forward (None for the last)
+  bool fused_run_ = false;     // the last forward ran the fusions (keep_layer_outputs was off)
   Mode mode_ = Mode::Train;
   bool input_grad_needed_ = true;
   bool keep_layer_outputs_ = false;
