@@ -103,6 +103,22 @@ inline float normalized(float x, float mean, float scale, float shift) {
   return (x - mean) * scale + shift;
 }
 
+// Mean and Σ(x − mean)² of one contiguous run of n values, from shifted sums in double: the shift (the
+// run's first value) keeps them accurate when |mean| ≫ σ while reading the run once.
+inline void run_moments(const float* run, std::size_t n, double& mean, double& m2) {
+  const double x0 = run[0];
+  LaneSums2 sums;
+  sums.add_run(
+      n, [run, x0](std::size_t p) { return double(run[p]) - x0; },
+      [run, x0](std::size_t p) {
+        const double d = double(run[p]) - x0;
+        return d * d;
+      });
+  const double s1 = sums.a.total(), s2 = sums.b.total(), count = static_cast<double>(n);
+  mean = x0 + s1 / count;
+  m2 = std::max(0.0, s2 - s1 * s1 / count);
+}
+
 // Channels are independent: large inputs split them over the pool, small ones stay on this thread.
 void for_channel_ranges(std::size_t batch, std::size_t channels, std::size_t positions,
                         const std::function<void(const Channels&)>& body) {
@@ -177,6 +193,29 @@ Shape BatchNorm2d::output_shape(const Shape& in) const {
   return in;
 }
 
+bool BatchNorm::uses_batch_statistics(Mode mode) const {
+  return mode == Mode::Train || !options_.track_running_stats;
+}
+
+void BatchNorm::begin_sample_statistics(const Shape& input_shape) {
+  const Shape shape = output_shape(input_shape);
+  sample_statistics_ready_ = false;
+  sample_statistics_shape_ = shape;
+  run_mean_.resize(shape[0] * channels_);
+  run_m2_.resize(shape[0] * channels_);
+}
+
+void BatchNorm::sample_statistics(std::size_t n, const float* y) {
+  const std::size_t positions =
+      element_count(sample_statistics_shape_) / (sample_statistics_shape_[0] * channels_);
+  for (std::size_t c = 0; c < channels_; ++c)
+    run_moments(y + c * positions, positions, run_mean_[n * channels_ + c], run_m2_[n * channels_ + c]);
+}
+
+void BatchNorm::end_sample_statistics() {
+  sample_statistics_ready_ = true;
+}
+
 const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
   return forward_pass<Then::Nothing>(x, mode, nullptr);
 }
@@ -226,15 +265,42 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
     plane_scratch_.resize(static_cast<std::size_t>(core::threads()) * positions);
   }
 
+  // Images: each run's moments (taken here, or by the layer before while its output was in cache), then
+  // combined per channel in sample order.
+  const bool per_run = used_batch_stats_ && positions > 1;
+  const bool moments_taken = per_run && sample_statistics_ready_ && sample_statistics_shape_ == shape;
+  sample_statistics_ready_ = false;
+  if (per_run) {
+    run_mean_.resize(batch * channels_);
+    run_m2_.resize(batch * channels_);
+  }
+
   for_channel_ranges(batch, channels_, positions, [&](const Channels& r) {
-    if (used_batch_stats_) {
-      // One pass of Σd and Σd² in double, d = x − x₀ with x₀ the channel's first value: shifting by a value
-      // of the channel keeps the variance accurate when |mean| ≫ σ (as the two-pass formula does) while
-      // reading the input once instead of twice.
-      // x₀ of channel c is in[c·P] (sample 0, position 0).
-      auto d = [in, positions](std::size_t i, std::size_t c) {
-        return double(in[i]) - double(in[c * positions]);
-      };
+    if (per_run) {
+      if (!moments_taken)
+        for (std::size_t n = 0; n < batch; ++n)
+          for (std::size_t c = r.c0; c < r.c1; ++c) {
+            const std::size_t run = n * channels_ + c;
+            run_moments(in + run * positions, positions, run_mean_[run], run_m2_[run]);
+          }
+      for (std::size_t c = r.c0; c < r.c1; ++c) {
+        // Chan et al.'s pairwise update, run by run in sample order.
+        double mean = run_mean_[c], m2 = run_m2_[c];
+        for (std::size_t n = 1; n < batch; ++n) {
+          const double before = static_cast<double>(n * positions),
+                       total = before + static_cast<double>(positions);
+          const double delta = run_mean_[n * channels_ + c] - mean;
+          mean += delta * static_cast<double>(positions) / total;
+          m2 += run_m2_[n * channels_ + c] + delta * delta * before * static_cast<double>(positions) / total;
+        }
+        sum_a_[c] = mean;
+        sum_b_[c] = m2;
+      }
+    } else if (used_batch_stats_) {
+      // Dense input: one pass of Σd and Σd² in double across the channels, d = x − x₀ with x₀ the
+      // channel's first value (in[c]): shifting by a value of the channel keeps the variance accurate when
+      // |mean| ≫ σ (as the two-pass formula does) while reading the input once instead of twice.
+      auto d = [in](std::size_t i, std::size_t c) { return double(in[i]) - double(in[c]); };
       std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
       std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
       channel_sums2(r, lanes_.data(), sum_a_.data(), sum_b_.data(), d, [d](std::size_t i, std::size_t c) {
@@ -243,10 +309,12 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
       });
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         const double mean_shifted = sum_a_[c] / static_cast<double>(count);
-        sum_a_[c] = in[c * positions] + mean_shifted;
+        sum_a_[c] = in[c] + mean_shifted;
         // Σ(x − μ)² = Σd² − N·mean(d)²; |mean(d)| is of the order of σ, so little cancels.
         sum_b_[c] = std::max(0.0, sum_b_[c] - static_cast<double>(count) * mean_shifted * mean_shifted);
       }
+    }
+    if (used_batch_stats_) {
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         const double mean = sum_a_[c], biased_var = sum_b_[c] / static_cast<double>(count);
         mean_[c] = static_cast<float>(mean);

@@ -51,6 +51,17 @@ class BatchNorm : public Layer {
   const Tensor& forward_relu_pool(const Tensor& x, Mode mode, MaxPool2d& pool);
   const Tensor& backward_relu_pool(const Tensor& dy, const MaxPool2d& pool);
 
+  // Whether forward in this mode normalizes with batch statistics (rather than running ones).
+  bool uses_batch_statistics(Mode mode) const;
+  // forward's statistics of images taken sample by sample by the layer before, while its output is still
+  // in cache (Conv2d::forward_observed; Sequential pairs them): begin_sample_statistics with the shape of
+  // the coming input, sample_statistics(n, y) for every sample n (y its [C, H·W] values; from any worker),
+  // end_sample_statistics; the next forward of that shape then skips its own statistics pass. Bit for bit
+  // the statistics forward takes itself.
+  void begin_sample_statistics(const Shape& input_shape);
+  void sample_statistics(std::size_t n, const float* y);
+  void end_sample_statistics();
+
   // What ran fused after the normalization in the last forward: forward, forward_relu, forward_relu_pool.
   enum class Then { Nothing, Relu, ReluMaxPool };
   // backward in two halves, for a Conv2d before this layer that takes dL/dx one sample at a time
@@ -94,7 +105,10 @@ class BatchNorm : public Layer {
   BatchNormOptions options_;
   const Tensor* input_ = nullptr;
   bool used_batch_stats_ = false;
-  const Tensor* dy_ = nullptr;  // what backward_sums was given, for backward_sample
+  std::vector<double> run_mean_, run_m2_;  // [N·C] moments of each sample's run of H·W values
+  Shape sample_statistics_shape_;
+  bool sample_statistics_ready_ = false;  // run moments taken by the layer before for the next forward
+  const Tensor* dy_ = nullptr;            // what backward_sums was given, for backward_sample
   Then then_ = Then::Nothing;
   const MaxPool2d* pool_ = nullptr;
   std::size_t batch_ = 0, positions_ = 0;

@@ -46,7 +46,11 @@ Conv2d::Scratch& Conv2d::scratch(std::size_t worker) {
   return scratch_[worker];
 }
 
-const Tensor& Conv2d::forward(const Tensor& x, Mode) {
+const Tensor& Conv2d::forward(const Tensor& x, Mode mode) {
+  return forward_observed(x, mode, {});
+}
+
+const Tensor& Conv2d::forward_observed(const Tensor& x, Mode, const SampleDone& sample_done) {
   const Shape in = shape_of(x);
   const Shape out = output_shape(in);
   const ImageGeometry g = geometry_for(in);
@@ -74,6 +78,7 @@ const Tensor& Conv2d::forward(const Tensor& x, Mode) {
           std::fill(y + static_cast<std::size_t>(c) * p, y + static_cast<std::size_t>(c + 1) * p,
                     bias.data()[c]);
       core::sgemm(false, false, o, p, k, 1.0f, weight.data(), k, col, p, has_bias_ ? 1.0f : 0.0f, y, p);
+      if (sample_done) sample_done(n, worker, y);
     }
   });
   input_ = &x;

@@ -20,6 +20,10 @@ class Conv2d : public Layer {
   // Per sample: im2col into a preallocated column buffer, then one sgemm W·col. Samples are split over
   // core::parallel_for's workers, each with its own column buffer, so a tile stays in that core's cache.
   const Tensor& forward(const Tensor& x, Mode mode) override;
+  // forward, handing each sample's output ([out, OH·OW] values) to sample_done(n, worker, y) right after it
+  // is computed, while it is still in cache: a BatchNorm after this layer takes its statistics there.
+  using SampleDone = std::function<void(std::size_t n, int worker, const float* y)>;
+  const Tensor& forward_observed(const Tensor& x, Mode mode, const SampleDone& sample_done);
   // Per sample: dW += dy·colᵀ, db += Σ dy, dx = col2im(Wᵀ·dy); the columns are rebuilt from the input
   // rather than kept for the whole batch, which would cost N times the buffer. Worker 0 adds straight into
   // the gradients (so one thread gives exactly the serial sums); other workers sum their samples into

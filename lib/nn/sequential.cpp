@@ -73,6 +73,22 @@ const Tensor& Sequential::forward(const Tensor& x) {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const Fusion fusion = fused_run_ ? fusable_[i] : Fusion::None;
     try {
+      // Conv2d → BatchNorm2d: the BatchNorm's statistics are taken from each sample's output as the
+      // convolution makes it.
+      auto* conv = fused_run_ && fusion == Fusion::None && i + 1 < layers_.size()
+                       ? dynamic_cast<Conv2d*>(layers_[i].get())
+                       : nullptr;
+      auto* batch_norm = conv ? dynamic_cast<BatchNorm2d*>(layers_[i + 1].get()) : nullptr;
+      if (batch_norm && batch_norm->uses_batch_statistics(mode_)) {
+        batch_norm->begin_sample_statistics(conv->output_shape(shape_of(*h)));
+        h = &conv->forward_observed(*h, mode_, [batch_norm](std::size_t n, int, const float* y) {
+          batch_norm->sample_statistics(n, y);
+        });
+        batch_norm->end_sample_statistics();
+        outputs_[i] = h;
+        fused_[i] = Fusion::None;
+        continue;
+      }
       switch (fusion) {
         case Fusion::None:
           h = &layers_[i]->forward(*h, mode_);
