@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
@@ -434,20 +435,26 @@ struct GradView {
 
 using detail::GradView;
 
+namespace {
+// f(std::integral_constant<Then, then>{}): a run-time Then to the pass compiled for it.
+template <class F>
+void with_then(BatchNorm::Then then, F f) {
+  using Then = BatchNorm::Then;
+  switch (then) {
+    case Then::Nothing:
+      return f(std::integral_constant<Then, Then::Nothing>{});
+    case Then::Relu:
+      return f(std::integral_constant<Then, Then::Relu>{});
+    case Then::ReluMaxPool:
+      return f(std::integral_constant<Then, Then::ReluMaxPool>{});
+  }
+}
+}  // namespace
+
 const Tensor& BatchNorm::backward_pass(const Tensor& dy, Then then, const MaxPool2d* pool) {
   backward_sums(dy, then, pool);
   for_channel_ranges(batch_, channels_, positions_, [&](const Channels& r) {
-    switch (then_) {
-      case Then::Nothing:
-        backward_apply<Then::Nothing>(r);
-        break;
-      case Then::Relu:
-        backward_apply<Then::Relu>(r);
-        break;
-      case Then::ReluMaxPool:
-        backward_apply<Then::ReluMaxPool>(r);
-        break;
-    }
+    with_then(then_, [&](auto then_c) { backward_apply<decltype(then_c)::value>(r); });
   });
   return output_;
 }
@@ -467,25 +474,15 @@ void BatchNorm::backward_sums(const Tensor& dy, Then then, const MaxPool2d* pool
   then_ = then;
   pool_ = pool;
   for_channel_ranges(batch_, channels_, positions_, [&](const Channels& r) {
-    switch (then) {
-      case Then::Nothing:
-        backward_sums_of<Then::Nothing>(r);
-        break;
-      case Then::Relu:
-        backward_sums_of<Then::Relu>(r);
-        break;
-      case Then::ReluMaxPool:
-        backward_sums_of<Then::ReluMaxPool>(r);
-        break;
-    }
+    with_then(then, [&](auto then_c) { backward_sums_of<decltype(then_c)::value>(r); });
   });
 }
 
 template <BatchNorm::Then kThen>
-auto BatchNorm::grad_view(int worker) const {
-  float* plane = kThen == Then::ReluMaxPool ? const_cast<float*>(plane_scratch_.data()) +
-                                                  static_cast<std::size_t>(worker) * positions_
-                                            : nullptr;
+auto BatchNorm::grad_view(int worker) {
+  float* plane = kThen == Then::ReluMaxPool
+                     ? plane_scratch_.data() + static_cast<std::size_t>(worker) * positions_
+                     : nullptr;
   return GradView<kThen>{
       input_->data(), mean_.data(), norm_scale_.data(), norm_shift_.data(), dy_->data(), dy_, pool_,
       channels_,      plane};
@@ -539,17 +536,7 @@ void BatchNorm::backward_apply(const Channels& r) {
 }
 
 void BatchNorm::backward_sample(std::size_t n, int worker, float* dx) {
-  switch (then_) {
-    case Then::Nothing:
-      backward_sample_of<Then::Nothing>(n, worker, dx);
-      break;
-    case Then::Relu:
-      backward_sample_of<Then::Relu>(n, worker, dx);
-      break;
-    case Then::ReluMaxPool:
-      backward_sample_of<Then::ReluMaxPool>(n, worker, dx);
-      break;
-  }
+  with_then(then_, [&](auto then_c) { backward_sample_of<decltype(then_c)::value>(n, worker, dx); });
 }
 
 template <BatchNorm::Then kThen>

@@ -93,7 +93,7 @@ class BatchNorm : public Layer {
   const Tensor& forward_pass(const Tensor& x, Mode mode, MaxPool2d* pool);
   const Tensor& backward_pass(const Tensor& dy, Then then, const MaxPool2d* pool);
   template <Then kThen>
-  auto grad_view(int worker) const;
+  auto grad_view(int worker);
   template <Then kThen>
   void backward_sums_of(const detail::Channels& r);
   template <Then kThen>

@@ -21,6 +21,19 @@ using namespace bnlab;
 
 namespace {
 
+// Every parameter gradient and buffer (running statistics) of two models of the same layers, bit for bit.
+void check_same_gradients_and_buffers(nn::Sequential& fused, nn::Sequential& kept) {
+  const auto pf = fused.params(), pk = kept.params();
+  REQUIRE(pf.size() == pk.size());
+  for (std::size_t i = 0; i < pf.size(); ++i) {
+    CAPTURE(pf[i].name);
+    CHECK(test::bit_identical(*pf[i].grad, *pk[i].grad));
+  }
+  const auto bf = fused.buffers(), bk = kept.buffers();
+  REQUIRE(bf.size() == bk.size());
+  for (std::size_t i = 0; i < bf.size(); ++i) CHECK(test::bit_identical(*bf[i].value, *bk[i].value));
+}
+
 nn::Sequential small_model(bool input_grad_needed, bool set_before_adding) {
   nn::Sequential model({2, 4, 4});
   if (set_before_adding) model.set_input_grad_needed(input_grad_needed);
@@ -117,14 +130,7 @@ TEST_CASE("sequential/a BatchNorm followed by a ReLU runs fused with the same re
     CHECK_THROWS_AS(fused.layer_output(5), Error);
     CHECK_NOTHROW(kept.layer_output(1));
     CHECK(test::bit_identical(fused.backward(dy), kept.backward(dy)));
-    const auto pf = fused.params(), pk = kept.params();
-    REQUIRE(pf.size() == pk.size());
-    for (std::size_t i = 0; i < pf.size(); ++i) {
-      CAPTURE(pf[i].name);
-      CHECK(test::bit_identical(*pf[i].grad, *pk[i].grad));
-    }
-    const auto bf = fused.buffers(), bk = kept.buffers();
-    for (std::size_t i = 0; i < bf.size(); ++i) CHECK(test::bit_identical(*bf[i].value, *bk[i].value));
+    check_same_gradients_and_buffers(fused, kept);
   }
   // Switching fusion off between steps keeps every layer's output from the next forward on.
   fused.set_keep_layer_outputs(true);
@@ -222,14 +228,7 @@ TEST_CASE("sequential/conv blocks with and without BatchNorm fuse to the same gr
             CHECK_THROWS_WITH(fused.layer_output(2),
                               Catch::Contains("2.relu") && Catch::Contains("3.maxpool2d"));
           CHECK(test::bit_identical(fused.backward(dy), kept.backward(dy)));
-          const auto pf = fused.params(), pk = kept.params();
-          REQUIRE(pf.size() == pk.size());
-          for (std::size_t i = 0; i < pf.size(); ++i) {
-            CAPTURE(pf[i].name);
-            CHECK(test::bit_identical(*pf[i].grad, *pk[i].grad));
-          }
-          const auto bf = fused.buffers(), bk = kept.buffers();
-          for (std::size_t i = 0; i < bf.size(); ++i) CHECK(test::bit_identical(*bf[i].value, *bk[i].value));
+          check_same_gradients_and_buffers(fused, kept);
           core::set_threads(1);
         }
       }
