@@ -395,3 +395,37 @@ TEST_CASE("batchnorm/fused with a ReLU equals BatchNorm then ReLU bit for bit", 
     }
   }
 }
+
+TEST_CASE("batchnorm/statistics and dx sample by sample equal the whole-tensor passes", "[nn][batchnorm]") {
+  // The halves Sequential uses around a Conv2d: statistics handed over sample by sample, and backward's
+  // sums followed by dx one sample at a time, each in any sample order.
+  const Shape shape{5, 3, 4, 6};
+  const std::size_t sample = 3 * 4 * 6;
+  for (const nn::Mode mode : {nn::Mode::Train, nn::Mode::Eval}) {
+    CAPTURE(mode == nn::Mode::Train);
+    nn::BatchNorm2d split(3), whole(3);
+    core::Rng rng(31);
+    for (std::size_t c = 0; c < 3; ++c) {
+      split.weight(c) = whole.weight(c) = rng.normal(1.f, 0.5f);
+      split.bias(c) = whole.bias(c) = rng.normal(0.f, 0.5f);
+    }
+    Tensor x = Tensor::from_shape(shape), dy = Tensor::from_shape(shape);
+    for (auto& v : x) v = rng.normal(2.f, 3.f);
+    for (auto& v : dy) v = rng.normal();
+    CHECK(split.uses_batch_statistics(mode) == (mode == nn::Mode::Train));
+    if (split.uses_batch_statistics(mode)) {
+      split.begin_sample_statistics(shape);
+      for (std::size_t n : {4, 0, 3, 1, 2}) split.sample_statistics(n, x.data() + n * sample);
+      split.end_sample_statistics();
+    }
+    CHECK(test::bit_identical(split.forward_relu(x, mode), whole.forward_relu(x, mode)));
+    CHECK(test::bit_identical(split.running_mean, whole.running_mean));
+    CHECK(test::bit_identical(split.running_var, whole.running_var));
+    split.backward_sums(dy, nn::BatchNorm::Then::Relu);
+    Tensor dx = Tensor::from_shape(shape);
+    for (std::size_t n : {2, 4, 1, 0, 3}) split.backward_sample(n, 0, dx.data() + n * sample);
+    CHECK(test::bit_identical(dx, whole.backward_relu(dy)));
+    CHECK(test::bit_identical(split.weight_grad, whole.weight_grad));
+    CHECK(test::bit_identical(split.bias_grad, whole.bias_grad));
+  }
+}

@@ -6,6 +6,9 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/rng.hpp"
+#include "support/bit_identical.hpp"
 #include "support/gradient_check.hpp"
 
 using namespace bnlab;
@@ -150,4 +153,44 @@ TEST_CASE("conv2d/describe lists hyperparameters", "[nn][conv2d]") {
   CHECK(d["padding"] == nlohmann::json::array({1, 2}));
   CHECK(d["bias"] == false);
   CHECK(conv.params().size() == 1);
+}
+
+TEST_CASE("conv2d/sample by sample: observed forward and backward from a per-sample gradient",
+          "[nn][conv2d]") {
+  // What Sequential uses to fuse a following BatchNorm: forward_observed must hand over every sample's
+  // finished output once, and backward_by_sample with the same gradient must give backward's results.
+  for (const int threads : {1, 2}) {
+    CAPTURE(threads);
+    core::set_threads(threads);
+    nn::Conv2d conv(2, 3, 3, 1, 1), reference(2, 3, 3, 1, 1);
+    core::Rng rng(9);
+    conv.initialize(rng);
+    reference.weight = conv.weight;
+    reference.bias = conv.bias;
+    Tensor x = Tensor::from_shape({6, 2, 5, 5}), dy = Tensor::from_shape({6, 3, 5, 5});
+    for (auto& v : x) v = rng.normal();
+    for (auto& v : dy) v = rng.normal();
+    const std::size_t sample = 3 * 5 * 5;
+    // Written from the workers (each sample by one of them), checked here: Catch's assertions are not
+    // thread-safe.
+    std::vector<int> seen(6, 0), by_worker(6, -1);
+    std::vector<float> copied(6 * sample);
+    const Tensor& y =
+        conv.forward_observed(x, nn::Mode::Train, [&](std::size_t n, int worker, const float* out) {
+          ++seen[n];
+          by_worker[n] = worker;
+          std::copy(out, out + sample, copied.begin() + static_cast<std::ptrdiff_t>(n * sample));
+        });
+    CHECK(seen == std::vector<int>(6, 1));
+    for (int w : by_worker) CHECK((w >= 0 && w < threads));
+    CHECK(std::equal(copied.begin(), copied.end(), y.begin()));
+    CHECK(test::bit_identical(y, reference.forward(x, nn::Mode::Train)));
+    const Tensor dx = conv.backward_by_sample([&](std::size_t n, int, float* g) {
+      std::copy(dy.data() + n * sample, dy.data() + (n + 1) * sample, g);
+    });
+    CHECK(test::bit_identical(dx, reference.backward(dy)));
+    CHECK(test::bit_identical(conv.weight_grad, reference.weight_grad));
+    CHECK(test::bit_identical(conv.bias_grad, reference.bias_grad));
+  }
+  core::set_threads(1);
 }
