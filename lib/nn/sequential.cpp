@@ -49,6 +49,10 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
         dynamic_cast<const BatchNorm2d*>(layers_[last - 2].get()))
       fusable_[last - 2] = Fusion::BatchNormReluMaxPool;
   }
+  conv_feeds_batch_norm_.push_back(false);
+  if (last > 0 && dynamic_cast<const Conv2d*>(layers_[last - 1].get()) &&
+      dynamic_cast<const BatchNorm2d*>(layers_[last].get()))
+    conv_feeds_batch_norm_[last - 1] = true;
   set_input_grad_needed(input_grad_needed_);
   return *this;
 }
@@ -75,10 +79,8 @@ const Tensor& Sequential::forward(const Tensor& x) {
     try {
       // Conv2d → BatchNorm2d: the BatchNorm's statistics are taken from each sample's output as the
       // convolution makes it.
-      auto* conv = fused_run_ && fusion == Fusion::None && i + 1 < layers_.size()
-                       ? dynamic_cast<Conv2d*>(layers_[i].get())
-                       : nullptr;
-      auto* batch_norm = conv ? dynamic_cast<BatchNorm2d*>(layers_[i + 1].get()) : nullptr;
+      auto* conv = fused_run_ && conv_feeds_batch_norm_[i] ? static_cast<Conv2d*>(layers_[i].get()) : nullptr;
+      auto* batch_norm = conv ? static_cast<BatchNorm2d*>(layers_[i + 1].get()) : nullptr;
       if (batch_norm && batch_norm->uses_batch_statistics(mode_)) {
         batch_norm->begin_sample_statistics(conv->output_shape(shape_of(*h)));
         h = &conv->forward_observed(*h, mode_, [batch_norm](std::size_t n, int, const float* y) {
@@ -125,9 +127,9 @@ const Tensor& Sequential::backward(const Tensor& dy) {
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const Fusion fusion = i > 0 ? fused_[i - 1] : Fusion::None;
     i -= fused_span(fusion) - 1;  // the group's first layer
-    auto* batch_norm = dynamic_cast<BatchNorm*>(layers_[i].get());
-    Conv2d* conv = fused_run_ && batch_norm && i > 0 ? dynamic_cast<Conv2d*>(layers_[i - 1].get()) : nullptr;
-    if (conv) {
+    if (fused_run_ && i > 0 && conv_feeds_batch_norm_[i - 1]) {
+      auto* batch_norm = static_cast<BatchNorm*>(layers_[i].get());
+      auto* conv = static_cast<Conv2d*>(layers_[i - 1].get());
       // Conv2d → BatchNorm (and what runs fused with it): the BatchNorm's sums first, then its dx made one
       // sample at a time where the convolution's backward reads it, instead of a whole tensor in memory.
       switch (fusion) {

@@ -77,7 +77,8 @@ class Sequential {
   std::vector<const Tensor*> outputs_;           // nullptr for a fused group's layers but its last
   std::vector<Fusion> fusable_;                  // how a group starting at layer i can run fused
   std::vector<Fusion> fused_;  // the group layer i ran in, in the last forward (None for the last)
-  bool fused_run_ = false;     // the last forward ran the fusions (keep_layer_outputs was off)
+  std::vector<bool> conv_feeds_batch_norm_;  // layer i is a Conv2d and layer i + 1 a BatchNorm2d
+  bool fused_run_ = false;                   // the last forward ran the fusions (keep_layer_outputs was off)
   Mode mode_ = Mode::Train;
   bool input_grad_needed_ = true;
   bool keep_layer_outputs_ = false;
