@@ -42,6 +42,11 @@ ImageGeometry Conv2d::geometry_for(const Shape& in) const {
   return {in_channels_, in[2], in[3], window_, out.h, out.w};
 }
 
+std::size_t Conv2d::sample_output_size() const {
+  if (!input_) throw Error("conv2d: backward before forward");
+  return out_channels_ * geometry_for(shape_of(*input_)).col_cols();
+}
+
 Conv2d::Scratch& Conv2d::scratch(std::size_t worker) {
   return scratch_[worker];
 }
@@ -51,23 +56,35 @@ const Tensor& Conv2d::forward(const Tensor& x, Mode mode) {
 }
 
 const Tensor& Conv2d::forward_observed(const Tensor& x, Mode, const SampleDone& sample_done) {
+  forward_samples(x, true, sample_done);
+  return output_;
+}
+
+void Conv2d::forward_each(const Tensor& x, Mode, const SampleDone& sample_done) {
+  forward_samples(x, false, sample_done);
+}
+
+void Conv2d::forward_samples(const Tensor& x, bool keep_output, const SampleDone& sample_done) {
   const Shape in = shape_of(x);
   const Shape out = output_shape(in);
   const ImageGeometry g = geometry_for(in);
-  ensure_shape(output_, out);
+  const std::size_t in_stride = in_channels_ * in[2] * in[3], out_stride = out_channels_ * g.col_cols();
+  if (keep_output) ensure_shape(output_, out);
   const std::size_t workers = static_cast<std::size_t>(core::threads());
   if (scratch_.size() < workers) scratch_.resize(workers);
-  if (!pointwise_)
-    for (std::size_t w = 0; w < workers; ++w) ensure_shape(scratch_[w].col, {g.col_rows(), g.col_cols()});
+  for (std::size_t w = 0; w < workers; ++w) {
+    if (!pointwise_) ensure_shape(scratch_[w].col, {g.col_rows(), g.col_cols()});
+    if (!keep_output) ensure_shape(scratch_[w].sample_output, {out_stride});
+  }
 
   const int o = static_cast<int>(out_channels_), k = static_cast<int>(g.col_rows()),
             p = static_cast<int>(g.col_cols());
-  const std::size_t in_stride = in_channels_ * in[2] * in[3], out_stride = out_channels_ * g.col_cols();
   core::parallel_for(in[0], [&](std::size_t first, std::size_t last, int worker) {
-    float* col_buffer = pointwise_ ? nullptr : scratch(worker).col.data();
+    Scratch& s = scratch(static_cast<std::size_t>(worker));
+    float* col_buffer = pointwise_ ? nullptr : s.col.data();
     for (std::size_t n = first; n < last; ++n) {
       const float* image = x.data() + n * in_stride;
-      float* y = output_.data() + n * out_stride;
+      float* y = keep_output ? output_.data() + n * out_stride : s.sample_output.data();
       const float* col = image;
       if (!pointwise_) {
         im2col(image, g, col_buffer);
@@ -82,16 +99,15 @@ const Tensor& Conv2d::forward_observed(const Tensor& x, Mode, const SampleDone& 
     }
   });
   input_ = &x;
-  return output_;
 }
 
 const Tensor& Conv2d::backward(const Tensor& dy) {
-  const std::size_t out_stride = output_.size() / output_.shape()[0];
+  const std::size_t out_stride = sample_output_size();
   return backward_samples([&](std::size_t n, int) { return dy.data() + n * out_stride; });
 }
 
 const Tensor& Conv2d::backward_by_sample(const SampleGrad& dy_of) {
-  const std::size_t out_stride = output_.size() / output_.shape()[0];
+  const std::size_t out_stride = sample_output_size();
   const std::size_t workers = static_cast<std::size_t>(core::threads());
   if (scratch_.size() < workers) scratch_.resize(workers);
   for (auto& s : scratch_) ensure_shape(s.sample_grad, {out_stride});

@@ -24,6 +24,11 @@ class Conv2d : public Layer {
   // is computed, while it is still in cache: a BatchNorm after this layer takes its statistics there.
   using SampleDone = std::function<void(std::size_t n, int worker, const float* y)>;
   const Tensor& forward_observed(const Tensor& x, Mode mode, const SampleDone& sample_done);
+  // forward without keeping the output: each sample's output is made in a buffer of the worker's and handed
+  // to sample_done, which takes what it needs from it (a max pooling after this layer, from Sequential).
+  // The output tensor is never written, so neither a pass over it nor its memory is paid; backward works
+  // as after forward (it reads only the input).
+  void forward_each(const Tensor& x, Mode mode, const SampleDone& sample_done);
   // Per sample: dW += dy·colᵀ, db += Σ dy, dx = col2im(Wᵀ·dy); the columns are rebuilt from the input
   // rather than kept for the whole batch, which would cost N times the buffer. Worker 0 adds straight into
   // the gradients (so one thread gives exactly the serial sums); other workers sum their samples into
@@ -48,6 +53,9 @@ class Conv2d : public Layer {
 
  private:
   ImageGeometry geometry_for(const Shape& in) const;
+  std::size_t sample_output_size() const;  // values of one sample's output, for the last forward's input
+  // forward's work; keep_output false makes each sample in the worker's sample_output instead of output_.
+  void forward_samples(const Tensor& x, bool keep_output, const SampleDone& sample_done);
   // backward's work, with dL/dy of sample n at dy_of(n, worker).
   const Tensor& backward_samples(const std::function<const float*(std::size_t, int)>& dy_of);
 
@@ -60,7 +68,7 @@ class Conv2d : public Layer {
   const Tensor* input_ = nullptr;
   // Per-worker scratch of parallel_for: column buffers, and partial weight/bias gradients for workers > 0.
   struct Scratch {
-    Tensor col, col_grad, weight_grad, bias_grad, sample_grad;
+    Tensor col, col_grad, weight_grad, bias_grad, sample_grad, sample_output;
   };
   Scratch& scratch(std::size_t worker);
   Tensor output_, input_grad_;

@@ -160,7 +160,7 @@ void MaxPool2d::begin_forward(const Shape& in) {
   argmax_.resize(output_.size());  // no reallocation once the batch shape is fixed
 }
 
-void MaxPool2d::forward_plane(std::size_t p, const float* plane) {
+void MaxPool2d::forward_plane(std::size_t p, const float* plane, bool then_relu) {
   const Index H = input_shape_[2], W = input_shape_[3], OH = output_.shape()[2], OW = output_.shape()[3];
   float* y = output_.data() + p * OH * OW;
   std::uint32_t* arg = argmax_.data() + p * OH * OW;
@@ -168,6 +168,9 @@ void MaxPool2d::forward_plane(std::size_t p, const float* plane) {
     pool_plane_2x2(plane, W, OH, OW, y, arg);
   else
     pool_plane_generic(plane, H, W, window_, OH, OW, y, arg);
+  // The same rule as ReLU::forward, on the plane just written (still in cache).
+  if (then_relu)
+    for (Index i = 0; i < OH * OW; ++i) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
 }
 
 const Tensor& MaxPool2d::forward(const Tensor& x, Mode) {
@@ -185,8 +188,9 @@ namespace {
 // 2×2/stride 2 windows do not overlap: every input position belongs to at most one window, so dx is
 // written in one pass (the window's gradient where the position was its argmax, else 0) instead of
 // zero-filling the whole gradient and scattering into it.
-void unpool_plane_2x2(const float* g, const std::uint32_t* arg, Index H, Index W, Index OH, Index OW,
-                      float* dx) {
+// relu_out, when not null, is the plane's pooled output after a ReLU: dy is kept only where it is positive.
+void unpool_plane_2x2(const float* g, const float* relu_out, const std::uint32_t* arg, Index H, Index W,
+                      Index OH, Index OW, float* dx) {
   for (Index oh = 0; oh < OH; ++oh) {
     float* row0 = dx + 2 * oh * W;
     float* row1 = row0 + W;
@@ -200,7 +204,8 @@ void unpool_plane_2x2(const float* g, const std::uint32_t* arg, Index H, Index W
     // Groups of four; a last partial group is done as the four final outputs, recomputing a few of the
     // previous group (same inputs, same results) instead of falling back to scalar code.
     auto group = [&](Index ow) {
-      const __m128 grad = _mm_loadu_ps(g + oh * OW + ow);
+      __m128 grad = _mm_loadu_ps(g + oh * OW + ow);
+      if (relu_out) grad = _mm_and_ps(grad, _mm_cmpgt_ps(_mm_loadu_ps(relu_out + oh * OW + ow), _mm_setzero_ps()));
       const __m128i at = _mm_loadu_si128(reinterpret_cast<const __m128i*>(arg + oh * OW + ow));
       const __m128i first =
           _mm_add_epi32(_mm_set1_epi32(static_cast<int>(base + static_cast<std::uint32_t>(2 * ow))), step);
@@ -219,7 +224,7 @@ void unpool_plane_2x2(const float* g, const std::uint32_t* arg, Index H, Index W
     ow = in_groups_of_four(OW, group);
 #endif
     for (; ow < OW; ++ow) {
-      const float grad = g[oh * OW + ow];
+      const float grad = relu_out && !(relu_out[oh * OW + ow] > 0.0f) ? 0.0f : g[oh * OW + ow];
       const std::uint32_t at = arg[oh * OW + ow], first = base + static_cast<std::uint32_t>(2 * ow);
       row0[2 * ow] = at == first ? grad : 0.0f;
       row0[2 * ow + 1] = at == first + 1 ? grad : 0.0f;
@@ -235,16 +240,18 @@ void unpool_plane_2x2(const float* g, const std::uint32_t* arg, Index H, Index W
 
 }  // namespace
 
-void MaxPool2d::backward_plane(std::size_t p, const Tensor& dy, float* dx) const {
+void MaxPool2d::backward_plane(std::size_t p, const Tensor& dy, float* dx, bool through_relu) const {
   const Index H = input_shape_[2], W = input_shape_[3], OH = dy.shape()[2], OW = dy.shape()[3];
   const std::uint32_t* arg = argmax_.data() + p * OH * OW;
   const float* g = dy.data() + p * OH * OW;
+  const float* relu_out = through_relu ? output_.data() + p * OH * OW : nullptr;
   if (two_by_two()) {
-    unpool_plane_2x2(g, arg, H, W, OH, OW, dx);
+    unpool_plane_2x2(g, relu_out, arg, H, W, OH, OW, dx);
     return;
   }
   std::fill(dx, dx + H * W, 0.0f);
-  for (Index i = 0; i < OH * OW; ++i) dx[arg[i]] += g[i];
+  for (Index i = 0; i < OH * OW; ++i)
+    if (!relu_out || relu_out[i] > 0.0f) dx[arg[i]] += g[i];
 }
 
 const Tensor& MaxPool2d::backward(const Tensor& dy) {

@@ -27,10 +27,14 @@ class MaxPool2d : public Layer {
   // plane by plane and never stores it whole (BatchNorm fused with a ReLU and the pooling): begin_forward
   // with the input's shape, then forward_plane for every plane (from any thread), then output(). After
   // it, backward_plane writes dL/dx of plane p (H·W values) from dL/dy.
+  // then_relu makes the plane's output max(·, 0) (a NaN stays NaN), as a ReLU after this layer would: max
+  // and max(·, 0) commute, so a ReLU → MaxPool2d pair is this too. backward_plane's through_relu then takes
+  // dy through that ReLU (zero where the output is not positive) before routing it.
   void begin_forward(const Shape& in);
-  void forward_plane(std::size_t p, const float* plane);
+  void forward_plane(std::size_t p, const float* plane, bool then_relu = false);
   const Tensor& output() const { return output_; }
-  void backward_plane(std::size_t p, const Tensor& dy, float* dx) const;
+  std::size_t input_plane_size() const { return input_shape_[2] * input_shape_[3]; }
+  void backward_plane(std::size_t p, const Tensor& dy, float* dx, bool through_relu = false) const;
 
   const Window2d& window() const { return window_; }
 

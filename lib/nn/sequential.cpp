@@ -48,6 +48,10 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
         fusable_[last - 1] == Fusion::ReluMaxPool &&
         dynamic_cast<const BatchNorm2d*>(layers_[last - 2].get()))
       fusable_[last - 2] = Fusion::BatchNormReluMaxPool;
+    // A Conv2d, its ReLU and the pooling (a plain model's convolution block).
+    if (last > 1 && fusable_[last - 1] == Fusion::ReluMaxPool &&
+        dynamic_cast<const Conv2d*>(layers_[last - 2].get()))
+      fusable_[last - 2] = Fusion::ConvReluMaxPool;
   }
   conv_feeds_batch_norm_.push_back(false);
   if (last > 0 && dynamic_cast<const Conv2d*>(layers_[last - 1].get()) &&
@@ -106,6 +110,20 @@ const Tensor& Sequential::forward(const Tensor& x) {
           h = &static_cast<BatchNorm&>(*layers_[i])
                    .forward_relu_pool(*h, mode_, static_cast<MaxPool2d&>(*layers_[i + 2]));
           break;
+        case Fusion::ConvReluMaxPool: {
+          auto& conv_layer = static_cast<Conv2d&>(*layers_[i]);
+          auto& pool = static_cast<MaxPool2d&>(*layers_[i + 2]);
+          const Shape conv_out = conv_layer.output_shape(shape_of(*h));
+          const std::size_t channels = conv_out[1], plane = conv_out[2] * conv_out[3];
+          pool.begin_forward(conv_out);
+          conv_layer.forward_each(*h, mode_, [&pool, channels, plane](std::size_t n, int, const float* y) {
+            // The ReLU on the pooled values, as for a ReLU → MaxPool2d pair.
+            for (std::size_t c = 0; c < channels; ++c)
+              pool.forward_plane(n * channels + c, y + c * plane, /*then_relu=*/true);
+          });
+          h = &pool.output();
+          break;
+        }
       }
     } catch (const ShapeError& e) {
       throw ShapeError("layer " + layer_name(i) + ": " + e.what());
@@ -163,6 +181,18 @@ const Tensor& Sequential::backward(const Tensor& dy) {
         g = &static_cast<BatchNorm&>(*layers_[i])
                  .backward_relu_pool(*g, static_cast<MaxPool2d&>(*layers_[i + 2]));
         break;
+      case Fusion::ConvReluMaxPool: {
+        const Tensor& pooled_grad = *g;
+        const auto& pool = static_cast<const MaxPool2d&>(*layers_[i + 2]);
+        const std::size_t channels = pooled_grad.shape()[1];
+        const std::size_t plane = pool.input_plane_size();
+        g = &static_cast<Conv2d&>(*layers_[i]).backward_by_sample(
+            [&pool, &pooled_grad, channels, plane](std::size_t n, int, float* dy) {
+              for (std::size_t c = 0; c < channels; ++c)
+                pool.backward_plane(n * channels + c, pooled_grad, dy + c * plane, /*through_relu=*/true);
+            });
+        break;
+      }
     }
   }
   return *g;
@@ -176,6 +206,7 @@ std::size_t Sequential::fused_span(Fusion fusion) {
     case Fusion::ReluMaxPool:
       return 2;
     case Fusion::BatchNormReluMaxPool:
+    case Fusion::ConvReluMaxPool:
       return 3;
   }
   return 1;

@@ -37,6 +37,9 @@ class Sequential {
   //  - a ReLU directly followed by a MaxPool2d runs as the pooling first and the ReLU on its (smaller)
   //    output, since max and max(·, 0) commute (and so do their gradients);
   //  - a BatchNorm2d, a ReLU and a MaxPool2d run as one (BatchNorm::forward_relu_pool);
+  //  - a Conv2d, a ReLU and a MaxPool2d: each sample's convolution output is pooled right after its GEMM,
+  //    while in cache, and never stored whole (Conv2d::forward_each); backward unpools each sample's
+  //    gradient where the convolution's backward reads it (Conv2d::backward_by_sample);
   //  - backward of a Conv2d followed by a BatchNorm (alone or leading such a group) takes the BatchNorm's
   //    dL/dx one sample at a time as it goes (Conv2d::backward_by_sample).
   // Only the group's last layer keeps its output. true turns fusion off so layer_output can
@@ -72,7 +75,7 @@ class Sequential {
   Shape sample_shape_, output_sample_shape_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Shape> sample_shapes_out_;
-  enum class Fusion { None, BatchNormRelu, ReluMaxPool, BatchNormReluMaxPool };
+  enum class Fusion { None, BatchNormRelu, ReluMaxPool, BatchNormReluMaxPool, ConvReluMaxPool };
   static std::size_t fused_span(Fusion fusion);  // how many layers the group has
   std::vector<const Tensor*> outputs_;           // nullptr for a fused group's layers but its last
   std::vector<Fusion> fusable_;                  // how a group starting at layer i can run fused

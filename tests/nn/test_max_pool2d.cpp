@@ -10,6 +10,8 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "core/rng.hpp"
+#include "nn/relu.hpp"
+#include "support/bit_identical.hpp"
 #include "support/gradient_check.hpp"
 
 using namespace bnlab;
@@ -177,5 +179,41 @@ TEST_CASE("maxpool2d/the vectorized 2x2 path equals the plain rule with ties, Na
       CHECK(same_floats(y, y_ref));
       CHECK(same_floats(dx, dx_ref));
     }
+  }
+}
+
+TEST_CASE("maxpool2d/planes with a ReLU after them equal the ReLU and pooling layers, bit for bit",
+          "[nn][maxpool2d]") {
+  // forward_plane(then_relu) and backward_plane(through_relu), as a fused Conv2d → ReLU → MaxPool2d uses
+  // them, against a ReLU layer followed by this layer: windows with nothing positive, ties, −0 and NaNs,
+  // for the 2×2 path (odd plane) and the generic one (overlapping padded windows).
+  core::Rng rng(21);
+  for (const nn::Window2d window : {nn::Window2d{2, 2, 0}, nn::Window2d{3, 2, 1}}) {
+    CAPTURE(window.kernel.h);
+    const Shape shape{2, 3, 7, 9};
+    Tensor x(shape);
+    for (auto& v : x) v = std::round(rng.normal() * 2.0f) * 0.5f;
+    float* p = x.data();
+    for (int i : {0, 1, 9, 10}) p[i] = -1.0f - static_cast<float>(i);
+    for (int i : {2, 3, 11}) p[i] = -0.0f;
+    p[63 + 4] = std::nanf("");
+    p[126 + 30] = -std::nanf("");
+
+    nn::ReLU relu;
+    nn::MaxPool2d pool_after_relu(window.kernel, window.stride, window.padding);
+    const Tensor y_ref = pool_after_relu.forward(relu.forward(x, nn::Mode::Train), nn::Mode::Train);
+    Tensor dy(shape_of(y_ref));
+    for (auto& v : dy) v = rng.normal();
+    const Tensor dx_ref = relu.backward(pool_after_relu.backward(dy));
+
+    nn::MaxPool2d pool(window.kernel, window.stride, window.padding);
+    pool.begin_forward(shape);
+    const std::size_t plane = pool.input_plane_size(), planes = shape[0] * shape[1];
+    REQUIRE(plane == 63);
+    for (std::size_t q = 0; q < planes; ++q) pool.forward_plane(q, x.data() + q * plane, true);
+    CHECK(test::bit_identical(pool.output(), y_ref));
+    Tensor dx(shape);
+    for (std::size_t q = 0; q < planes; ++q) pool.backward_plane(q, dy, dx.data() + q * plane, true);
+    CHECK(test::bit_identical(dx, dx_ref));
   }
 }

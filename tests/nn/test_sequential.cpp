@@ -1,5 +1,5 @@
-// Sequential: skipping the model-input gradient leaves every parameter gradient unchanged; fused BatchNorm
-// → ReLU and ReLU → MaxPool2d pairs give the same numbers as the two layers.
+// Sequential: skipping the model-input gradient leaves every parameter gradient unchanged; fused groups
+// (BatchNorm → ReLU, ReLU → MaxPool2d, and the conv blocks) give the same numbers as their layers.
 #include "nn/sequential.hpp"
 
 #include <cmath>
@@ -179,7 +179,8 @@ TEST_CASE("sequential/a ReLU followed by max pooling runs pooled first with the 
 
 TEST_CASE("sequential/conv blocks with and without BatchNorm fuse to the same gradients",
           "[nn][sequential]") {
-  // conv → relu → pool (pooled first) and conv → bn2d → relu → pool (all three in one), on 1 and 2 threads
+  // conv → relu → pool (each sample's conv output pooled as it is made, the ReLU on the pooled values) and
+  // conv → bn2d → relu → pool (the last three in one), on 1 and 2 threads
   // (the fused BatchNorm pools from per-thread scratch; the larger case is split over the threads), with 2×2
   // windows and with overlapping padded ones on odd planes; train steps, then eval.
   struct Case {
@@ -224,6 +225,8 @@ TEST_CASE("sequential/conv blocks with and without BatchNorm fuse to the same gr
           const std::size_t pool_at = batch_norm ? 3 : 2;
           CHECK(test::bit_identical(fused.layer_output(pool_at), kept.layer_output(pool_at)));
           CHECK_THROWS_AS(fused.layer_output(1), Error);  // the BatchNorm's, or the ReLU's before the pool
+          // Without a BatchNorm the convolution's output is pooled sample by sample and never kept whole.
+          if (!batch_norm) CHECK_THROWS_WITH(fused.layer_output(0), Catch::Contains("0.conv2d"));
           if (batch_norm)
             CHECK_THROWS_WITH(fused.layer_output(2),
                               Catch::Contains("2.relu") && Catch::Contains("3.maxpool2d"));
