@@ -344,16 +344,18 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
     const float *m = mean_.data(), *scale = norm_scale_.data(), *shift = norm_shift_.data();
     if constexpr (kThen == Then::ReluMaxPool) {
       // Each plane of max(y, 0) is made in this thread's scratch (in cache) and pooled from there.
-      float* plane = plane_scratch_.data() + static_cast<std::size_t>(r.worker) * positions;
-      std::size_t run_at = 0;
-      for_each_element(
-          r,
-          [=, &run_at](std::size_t i, std::size_t c) {
-            const float y = normalized(in[i], m[c], scale[c], shift[c]);
-            plane[i - run_at] = y <= 0.0f ? 0.0f : y;  // as ReLU::forward
-          },
-          run_hooks([&run_at](std::size_t, std::size_t, std::size_t at) { run_at = at; },
-                    [&](std::size_t n, std::size_t c) { pool->forward_plane(n * channels_ + c, plane); }));
+      // One plain loop per run, the channel's coefficients in registers, so it vectorizes.
+      float* __restrict plane = plane_scratch_.data() + static_cast<std::size_t>(r.worker) * positions;
+      for (std::size_t n = 0; n < batch; ++n)
+        for (std::size_t c = r.c0; c < r.c1; ++c) {
+          const float* __restrict run = in + (n * channels_ + c) * positions;
+          const float mc = m[c], sc = scale[c], bc = shift[c];
+          for (std::size_t p = 0; p < positions; ++p) {
+            const float y = normalized(run[p], mc, sc, bc);
+            plane[p] = y <= 0.0f ? 0.0f : y;  // as ReLU::forward
+          }
+          pool->forward_plane(n * channels_ + c, plane);
+        }
     } else {
       for_each_element(r, [=](std::size_t i, std::size_t c) {
         const float y = normalized(in[i], m[c], scale[c], shift[c]);
@@ -488,6 +490,18 @@ auto BatchNorm::grad_view(int worker) {
       channels_,      plane};
 }
 
+namespace {
+// dy where the fused ReLU passed (y = normalized(x) > 0), else +0, as a bit mask so loops stay vectorized.
+inline float masked_by_relu(float dy, float x, float mean, float scale, float shift) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &dy, sizeof bits);
+  bits &= normalized(x, mean, scale, shift) > 0.0f ? ~std::uint32_t{0} : std::uint32_t{0};
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+}  // namespace
+
 template <BatchNorm::Then kThen>
 void BatchNorm::backward_sums_of(const Channels& r) {
   const GradView<kThen> view = grad_view<kThen>(r.worker);
@@ -495,11 +509,32 @@ void BatchNorm::backward_sums_of(const Channels& r) {
   // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
   std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
   std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
-  channel_sums2(
-      r, lanes_.data(), sum_a_.data(), sum_b_.data(),
-      [&view](std::size_t i, std::size_t c) { return double(view.masked(i, c)); },
-      [&view, in, m](std::size_t i, std::size_t c) { return double(view.masked(i, c)) * (in[i] - m[c]); },
-      view);
+  if (kThen == Then::ReluMaxPool && r.positions > 1) {
+    // The same sums as channel_sums2 below, lane for lane, written as one plain loop per run with the
+    // channel's coefficients in registers (through the generic view it ran ~2× slower).
+    for (std::size_t c = r.c0; c < r.c1; ++c) lanes_[c] = LaneSums2{};
+    for (std::size_t n = 0; n < r.batch; ++n)
+      for (std::size_t c = r.c0; c < r.c1; ++c) {
+        const std::size_t at = (n * r.channels + c) * r.positions;
+        view.begin(n, c, at);
+        const float* __restrict run = in + at;
+        const float* __restrict g = view.plane;
+        const float mc = m[c], sc = norm_scale_[c], bc = norm_shift_[c];
+        lanes_[c].add_run(
+            r.positions, [=](std::size_t p) { return double(masked_by_relu(g[p], run[p], mc, sc, bc)); },
+            [=](std::size_t p) { return double(masked_by_relu(g[p], run[p], mc, sc, bc)) * (run[p] - mc); });
+      }
+    for (std::size_t c = r.c0; c < r.c1; ++c) {
+      sum_a_[c] += lanes_[c].a.total();
+      sum_b_[c] += lanes_[c].b.total();
+    }
+  } else {
+    channel_sums2(
+        r, lanes_.data(), sum_a_.data(), sum_b_.data(),
+        [&view](std::size_t i, std::size_t c) { return double(view.masked(i, c)); },
+        [&view, in, m](std::size_t i, std::size_t c) { return double(view.masked(i, c)) * (in[i] - m[c]); },
+        view);
+  }
   if (options_.affine) {
     for (std::size_t c = r.c0; c < r.c1; ++c) {
       weight_grad.data()[c] += static_cast<float>(sum_b_[c] * inv_std_[c]);  // Σ dy·x̂
@@ -548,9 +583,22 @@ void BatchNorm::backward_sample_of(std::size_t n, int worker, float* dx) {
   for (std::size_t c = 0; c < channels_; ++c) {
     const std::size_t at = (n * channels_ + c) * positions_;
     view.begin(n, c, at);
-    float* out = dx + c * positions_;
-    for (std::size_t i = at; i < at + positions_; ++i)
-      out[i - at] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
+    float* __restrict out = dx + c * positions_;
+    if constexpr (kThen == Then::ReluMaxPool) {
+      // A plain loop with the channel's coefficients in registers, so it vectorizes.
+      const float* __restrict run = in + at;
+      const float* __restrict g = view.plane;
+      const float mc = m[c], nc = norm_scale_[c], bc = norm_shift_[c];
+      const float sc = scale[c], lc = slope[c], oc = offset[c];
+      for (std::size_t p = 0; p < positions_; ++p) {
+        const float gi = g[p];
+        const float selected = normalized(run[p], mc, nc, bc) > 0.0f ? gi : 0.0f;
+        out[p] = sc * selected + lc * (run[p] - mc) + oc;
+      }
+    } else {
+      for (std::size_t i = at; i < at + positions_; ++i)
+        out[i - at] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
+    }
   }
 }
 
