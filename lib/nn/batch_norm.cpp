@@ -343,19 +343,12 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
     }
     const float *m = mean_.data(), *scale = norm_scale_.data(), *shift = norm_shift_.data();
     if constexpr (kThen == Then::ReluMaxPool) {
-      // Each plane of max(y, 0) is made in this thread's scratch (in cache) and pooled from there.
-      // One plain loop per run, the channel's coefficients in registers, so it vectorizes.
-      float* __restrict plane = plane_scratch_.data() + static_cast<std::size_t>(r.worker) * positions;
+      // The pooling reads x and takes max(normalized(x), 0) value by value (the same operations as
+      // normalized() and ReLU::forward), so no plane of y is written.
       for (std::size_t n = 0; n < batch; ++n)
-        for (std::size_t c = r.c0; c < r.c1; ++c) {
-          const float* __restrict run = in + (n * channels_ + c) * positions;
-          const float mc = m[c], sc = scale[c], bc = shift[c];
-          for (std::size_t p = 0; p < positions; ++p) {
-            const float y = normalized(run[p], mc, sc, bc);
-            plane[p] = y <= 0.0f ? 0.0f : y;  // as ReLU::forward
-          }
-          pool->forward_plane(n * channels_ + c, plane);
-        }
+        for (std::size_t c = r.c0; c < r.c1; ++c)
+          pool->forward_plane(n * channels_ + c, in + (n * channels_ + c) * positions,
+                              MaxPool2d::AffineRelu{m[c], scale[c], shift[c]});
     } else {
       for_each_element(r, [=](std::size_t i, std::size_t c) {
         const float y = normalized(in[i], m[c], scale[c], shift[c]);

@@ -24,8 +24,34 @@ inline bool replaces(float v, float best) {
   return v > best || std::isnan(v);
 }
 
+// What each input value is taken as before pooling: itself, or max((x − center)·scale + shift, 0).
+struct AsIs {
+  float operator()(float x) const { return x; }
+#if defined(__SSE2__)
+  __m128 operator()(__m128 x) const { return x; }
+#endif
+};
+
+struct ThroughAffineRelu {
+  float center, scale, shift;
+  // The operations (and their order) of BatchNorm's normalization and ReLU::forward's rule, so the pooled
+  // values are bit for bit those of pooling their output.
+  float operator()(float x) const {
+    const float y = (x - center) * scale + shift;
+    return y <= 0.0f ? 0.0f : y;
+  }
+#if defined(__SSE2__)
+  __m128 operator()(__m128 x) const {
+    const __m128 y =
+        _mm_add_ps(_mm_mul_ps(_mm_sub_ps(x, _mm_set1_ps(center)), _mm_set1_ps(scale)), _mm_set1_ps(shift));
+    return _mm_andnot_ps(_mm_cmple_ps(y, _mm_setzero_ps()), y);  // +0 where y ≤ 0; a NaN stays
+  }
+#endif
+};
+
+template <class Transform = AsIs>
 void pool_plane_generic(const float* in, Index H, Index W, const Window2d& win, Index OH, Index OW,
-                        float* out, std::uint32_t* arg) {
+                        float* out, std::uint32_t* arg, Transform value = {}) {
   const Index kh = win.kernel.h, kw = win.kernel.w, sh = win.stride.h, sw = win.stride.w;
   const Index ph = win.padding.h, pw = win.padding.w;
   for (Index oh = 0; oh < OH; ++oh) {
@@ -36,7 +62,7 @@ void pool_plane_generic(const float* in, Index H, Index W, const Window2d& win, 
       Index best_at = h0 * W + w0;
       for (Index h = h0; h < h1; ++h)
         for (Index w = w0; w < w1; ++w) {
-          const float v = in[h * W + w];
+          const float v = value(in[h * W + w]);
           if (replaces(v, best)) {
             best = v;
             best_at = h * W + w;
@@ -56,9 +82,10 @@ inline std::uint32_t select_bits(bool take, std::uint32_t a, std::uint32_t b) {
   return (a & mask) | (b & ~mask);
 }
 
+template <class Transform>
 inline void pool_2x2_scalar(const float* row0, const float* row1, std::uint32_t at, std::uint32_t below,
-                            float* y, std::uint32_t* a) {
-  const float candidates[4] = {row0[0], row0[1], row1[0], row1[1]};
+                            float* y, std::uint32_t* a, Transform value) {
+  const float candidates[4] = {value(row0[0]), value(row0[1]), value(row1[0]), value(row1[1])};
   const std::uint32_t where[4] = {at, at + 1, at + below, at + below + 1};
   float best = candidates[0];
   std::uint32_t best_at = where[0];
@@ -98,7 +125,9 @@ inline void take_if_greater(__m128 v, __m128i v_at, __m128& best, __m128i& best_
 }
 #endif
 
-void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, std::uint32_t* arg) {
+template <class Transform = AsIs>
+void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, std::uint32_t* arg,
+                    Transform value = {}) {
   const auto below = static_cast<std::uint32_t>(W);
   for (Index oh = 0; oh < OH; ++oh) {
     const float* row0 = in + 2 * oh * W;
@@ -112,8 +141,9 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
     // Groups of four; a last partial group is done as the four final outputs, recomputing a few of the
     // previous group (same inputs, same results) instead of falling back to scalar code.
     auto group = [&](Index ow) {
-      const __m128 top_lo = _mm_loadu_ps(row0 + 2 * ow), top_hi = _mm_loadu_ps(row0 + 2 * ow + 4);
-      const __m128 bottom_lo = _mm_loadu_ps(row1 + 2 * ow), bottom_hi = _mm_loadu_ps(row1 + 2 * ow + 4);
+      const __m128 top_lo = value(_mm_loadu_ps(row0 + 2 * ow)), top_hi = value(_mm_loadu_ps(row0 + 2 * ow + 4));
+      const __m128 bottom_lo = value(_mm_loadu_ps(row1 + 2 * ow)),
+                   bottom_hi = value(_mm_loadu_ps(row1 + 2 * ow + 4));
       const __m128i at =
           _mm_add_epi32(_mm_set1_epi32(static_cast<int>(base + static_cast<std::uint32_t>(2 * ow))), step);
       __m128 best = _mm_shuffle_ps(top_lo, top_hi, _MM_SHUFFLE(2, 0, 2, 0));
@@ -131,7 +161,7 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
 #endif
     for (; ow < OW; ++ow)
       pool_2x2_scalar(row0 + 2 * ow, row1 + 2 * ow, base + static_cast<std::uint32_t>(2 * ow), below, y + ow,
-                      a + ow);
+                      a + ow, value);
   }
 }
 
@@ -171,6 +201,17 @@ void MaxPool2d::forward_plane(std::size_t p, const float* plane, bool then_relu)
   // The same rule as ReLU::forward, on the plane just written (still in cache).
   if (then_relu)
     for (Index i = 0; i < OH * OW; ++i) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
+}
+
+void MaxPool2d::forward_plane(std::size_t p, const float* plane, const AffineRelu& before) {
+  const Index H = input_shape_[2], W = input_shape_[3], OH = output_.shape()[2], OW = output_.shape()[3];
+  float* y = output_.data() + p * OH * OW;
+  std::uint32_t* arg = argmax_.data() + p * OH * OW;
+  const ThroughAffineRelu value{before.center, before.scale, before.shift};
+  if (two_by_two())
+    pool_plane_2x2(plane, W, OH, OW, y, arg, value);
+  else
+    pool_plane_generic(plane, H, W, window_, OH, OW, y, arg, value);
 }
 
 const Tensor& MaxPool2d::forward(const Tensor& x, Mode) {

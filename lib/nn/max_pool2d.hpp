@@ -32,6 +32,12 @@ class MaxPool2d : public Layer {
   // dy through that ReLU (zero where the output is not positive) before routing it.
   void begin_forward(const Shape& in);
   void forward_plane(std::size_t p, const float* plane, bool then_relu = false);
+  // forward_plane of max((x − center)·scale + shift, 0) taken value by value as the plane is read (a
+  // BatchNorm2d and its ReLU fused with this layer): no plane of them is ever written.
+  struct AffineRelu {
+    float center, scale, shift;
+  };
+  void forward_plane(std::size_t p, const float* plane, const AffineRelu& before);
   const Tensor& output() const { return output_; }
   std::size_t input_plane_size() const { return input_shape_[2] * input_shape_[3]; }
   void backward_plane(std::size_t p, const Tensor& dy, float* dx, bool through_relu = false) const;
