@@ -161,7 +161,7 @@ TEST_CASE("maxpool2d/the vectorized 2x2 path equals the plain rule with ties, Na
   // Widths above and below the 4-output vector step, odd heights and widths (an uncovered last row or
   // column), values from a small set so ties are common, and NaNs at every position of a window.
   core::Rng rng(11);
-  for (const auto& shape : std::vector<Shape>{{2, 3, 8, 8}, {1, 2, 7, 9}, {3, 1, 5, 17}, {2, 2, 28, 28}}) {
+  for (const auto& shape : std::vector<Shape>{{2, 3, 8, 8}, {1, 2, 7, 9}, {3, 1, 5, 17}, {2, 2, 28, 28}, {2, 1, 4, 34}}) {
     CAPTURE(to_string(shape));
     Tensor x(shape), dy(Shape{shape[0], shape[1], shape[2] / 2, shape[3] / 2});
     for (auto& v : x) v = std::round(rng.normal() * 2.0f);
@@ -190,14 +190,15 @@ TEST_CASE("maxpool2d/planes with a ReLU after them equal the ReLU and pooling la
   core::Rng rng(21);
   for (const nn::Window2d window : {nn::Window2d{2, 2, 0}, nn::Window2d{3, 2, 1}}) {
     CAPTURE(window.kernel.h);
-    const Shape shape{2, 3, 7, 9};
+    const Shape shape{2, 3, 7, 21};  // 10 windows a row: the 8-wide groups and an overlapping last one
     Tensor x(shape);
     for (auto& v : x) v = std::round(rng.normal() * 2.0f) * 0.5f;
     float* p = x.data();
     for (int i : {0, 1, 9, 10}) p[i] = -1.0f - static_cast<float>(i);
     for (int i : {2, 3, 11}) p[i] = -0.0f;
-    p[63 + 4] = std::nanf("");
-    p[126 + 30] = -std::nanf("");
+    p[147 + 4] = std::nanf("");
+    p[147 + 21 + 5] = std::nanf("");  // two NaNs in one window: the last wins
+    p[294 + 30] = -std::nanf("");
 
     nn::ReLU relu;
     nn::MaxPool2d pool_after_relu(window.kernel, window.stride, window.padding);
@@ -209,7 +210,7 @@ TEST_CASE("maxpool2d/planes with a ReLU after them equal the ReLU and pooling la
     nn::MaxPool2d pool(window.kernel, window.stride, window.padding);
     pool.begin_forward(shape);
     const std::size_t plane = pool.input_plane_size(), planes = shape[0] * shape[1];
-    REQUIRE(plane == 63);
+    REQUIRE(plane == 147);
     for (std::size_t q = 0; q < planes; ++q) pool.forward_plane(q, x.data() + q * plane, true);
     CHECK(test::bit_identical(pool.output(), y_ref));
     Tensor dx(shape);
