@@ -372,10 +372,11 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
 namespace detail {
 
 // How backward reads dL/d(its output) at index i of [N, C, P]: dy itself, or fused with a ReLU masked
-// where the ReLU passed nothing, or fused with the pooling made plane by plane in a scratch plane (begin
-// unpools the plane of the run starting at index at). Where the ReLU passed is recomputed from x (read
-// anyway) with forward's own operations and coefficients, bit for bit its y: reading y back would be one
-// more pass over a tensor in each backward loop, and those loops are bound by memory traffic.
+// where the ReLU passed nothing, or fused with the ReLU and the pooling made plane by plane in a scratch
+// plane (begin unpools the plane of the run starting at index at, masked by the pooled output). With the
+// ReLU alone, where it passed is recomputed from x (read anyway) with forward's own operations and
+// coefficients, bit for bit its y: reading y back would be one more pass over a tensor in each backward
+// loop, and those loops are bound by memory traffic.
 template <BatchNorm::Then kThen>
 struct GradView {
   const float *in, *mean, *norm_scale, *norm_shift, *dy;
@@ -386,8 +387,11 @@ struct GradView {
   mutable std::size_t run_at = 0;  // first index of the current run, with the pooling
 
   void begin(std::size_t n, std::size_t c, std::size_t at) const {
+    // Unpooled through the ReLU (dy kept where the pooled output is positive): at a window's argmax that
+    // is where normalized(x) > 0, and elsewhere the gradient is +0 either way, so the plane is already
+    // masked bit for bit as masked() and selected() would mask it.
     if constexpr (kThen == BatchNorm::Then::ReluMaxPool)
-      pool->backward_plane(n * channels + c, *dy_tensor, plane);
+      pool->backward_plane(n * channels + c, *dy_tensor, plane, /*through_relu=*/true);
     run_at = at;
   }
   void end(std::size_t, std::size_t) const {}
@@ -402,7 +406,7 @@ struct GradView {
   // For the sums: dy or +0, as a bit mask, so the lane sums stay vectorized (a select was 3× slower).
   float masked(std::size_t i, std::size_t c) const {
     const float gi = dy_at(i);
-    if constexpr (kThen == BatchNorm::Then::Nothing) {
+    if constexpr (kThen != BatchNorm::Then::Relu) {
       (void)c;
       return gi;
     } else {
@@ -417,7 +421,7 @@ struct GradView {
   // For dx, a select: this loop vectorizes with it.
   float selected(std::size_t i, std::size_t c) const {
     const float gi = dy_at(i);
-    if constexpr (kThen == BatchNorm::Then::Nothing) {
+    if constexpr (kThen != BatchNorm::Then::Relu) {
       (void)c;
       return gi;
     } else {
@@ -483,18 +487,6 @@ auto BatchNorm::grad_view(int worker) {
       channels_,      plane};
 }
 
-namespace {
-// dy where the fused ReLU passed (y = normalized(x) > 0), else +0, as a bit mask so loops stay vectorized.
-inline float masked_by_relu(float dy, float x, float mean, float scale, float shift) {
-  std::uint32_t bits;
-  std::memcpy(&bits, &dy, sizeof bits);
-  bits &= normalized(x, mean, scale, shift) > 0.0f ? ~std::uint32_t{0} : std::uint32_t{0};
-  float out;
-  std::memcpy(&out, &bits, sizeof out);
-  return out;
-}
-}  // namespace
-
 template <BatchNorm::Then kThen>
 void BatchNorm::backward_sums_of(const Channels& r) {
   const GradView<kThen> view = grad_view<kThen>(r.worker);
@@ -511,11 +503,11 @@ void BatchNorm::backward_sums_of(const Channels& r) {
         const std::size_t at = (n * r.channels + c) * r.positions;
         view.begin(n, c, at);
         const float* __restrict run = in + at;
-        const float* __restrict g = view.plane;
-        const float mc = m[c], sc = norm_scale_[c], bc = norm_shift_[c];
+        const float* __restrict g = view.plane;  // already masked by the ReLU
+        const float mc = m[c];
         lanes_[c].add_run(
-            r.positions, [=](std::size_t p) { return double(masked_by_relu(g[p], run[p], mc, sc, bc)); },
-            [=](std::size_t p) { return double(masked_by_relu(g[p], run[p], mc, sc, bc)) * (run[p] - mc); });
+            r.positions, [=](std::size_t p) { return double(g[p]); },
+            [=](std::size_t p) { return double(g[p]) * (run[p] - mc); });
       }
     for (std::size_t c = r.c0; c < r.c1; ++c) {
       sum_a_[c] += lanes_[c].a.total();
@@ -580,14 +572,9 @@ void BatchNorm::backward_sample_of(std::size_t n, int worker, float* dx) {
     if constexpr (kThen == Then::ReluMaxPool) {
       // A plain loop with the channel's coefficients in registers, so it vectorizes.
       const float* __restrict run = in + at;
-      const float* __restrict g = view.plane;
-      const float mc = m[c], nc = norm_scale_[c], bc = norm_shift_[c];
-      const float sc = scale[c], lc = slope[c], oc = offset[c];
-      for (std::size_t p = 0; p < positions_; ++p) {
-        const float gi = g[p];
-        const float selected = normalized(run[p], mc, nc, bc) > 0.0f ? gi : 0.0f;
-        out[p] = sc * selected + lc * (run[p] - mc) + oc;
-      }
+      const float* __restrict g = view.plane;  // already masked by the ReLU
+      const float mc = m[c], sc = scale[c], lc = slope[c], oc = offset[c];
+      for (std::size_t p = 0; p < positions_; ++p) out[p] = sc * g[p] + lc * (run[p] - mc) + oc;
     } else {
       for (std::size_t i = at; i < at + positions_; ++i)
         out[i - at] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
