@@ -43,12 +43,24 @@ struct LaneSums {
 struct LaneSums2 {
   LaneSums a, b;
 
+  // The lanes are copied into locals for the run: accumulated in the members they were stored and reloaded
+  // every 32 values (the compiler cannot keep an array member in registers across the loop), a chain of
+  // store-to-load latencies that made BatchNorm's sums ~2× slower. The additions are the same, in order.
   template <class TermA, class TermB>
   void add_run(std::size_t n, TermA term_a, TermB term_b) {
+    double la[kSumLanes], lb[kSumLanes];
+    for (std::size_t j = 0; j < kSumLanes; ++j) {
+      la[j] = a.lane[j];
+      lb[j] = b.lane[j];
+    }
     for_each_lane(n, [&](std::size_t j, std::size_t i) {
-      a.lane[j] += term_a(i);
-      b.lane[j] += term_b(i);
+      la[j] += term_a(i);
+      lb[j] += term_b(i);
     });
+    for (std::size_t j = 0; j < kSumLanes; ++j) {
+      a.lane[j] = la[j];
+      b.lane[j] = lb[j];
+    }
   }
 };
 
