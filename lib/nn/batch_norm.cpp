@@ -217,6 +217,46 @@ void BatchNorm::end_sample_statistics() {
   sample_statistics_ready_ = true;
 }
 
+void BatchNorm::running_coefficients(std::size_t c0, std::size_t c1) {
+  const float* gamma = options_.affine ? weight.data() : nullptr;
+  const float* beta = options_.affine ? bias.data() : nullptr;
+  for (std::size_t c = c0; c < c1; ++c) {
+    mean_[c] = running_mean.data()[c];
+    inv_std_[c] =
+        static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + options_.eps));
+    norm_scale_[c] = gamma ? gamma[c] * inv_std_[c] : inv_std_[c];
+    norm_shift_[c] = beta ? beta[c] : 0.0f;
+  }
+}
+
+void BatchNorm::begin_eval_relu_pool(const Shape& input_shape, MaxPool2d& pool) {
+  const Shape shape = output_shape(input_shape);
+  if (uses_batch_statistics(Mode::Eval))
+    throw Error(type() + ": begin_eval_relu_pool needs running statistics (track_running_stats)");
+  used_batch_stats_ = false;
+  sample_statistics_ready_ = false;
+  batch_ = shape[0];
+  positions_ = element_count(shape) / (batch_ * channels_);
+  running_coefficients(0, channels_);
+  ensure_shape(output_, shape);  // backward's dx, as after forward_relu_pool
+  plane_scratch_.resize(static_cast<std::size_t>(core::threads()) * positions_);
+  pool.begin_forward(shape);
+  eval_pool_ = &pool;
+}
+
+void BatchNorm::eval_relu_pool_sample(std::size_t n, const float* y) {
+  for (std::size_t c = 0; c < channels_; ++c)
+    eval_pool_->forward_plane(n * channels_ + c, y + c * positions_,
+                              MaxPool2d::AffineRelu{mean_[c], norm_scale_[c], norm_shift_[c]});
+}
+
+const Tensor& BatchNorm::end_eval_relu_pool(const Tensor& x) {
+  input_ = &x;
+  MaxPool2d* pool = eval_pool_;
+  eval_pool_ = nullptr;
+  return pool->output();
+}
+
 const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {
   return forward_pass<Then::Nothing>(x, mode, nullptr);
 }
@@ -329,11 +369,7 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
         }
       }
     } else {
-      for (std::size_t c = r.c0; c < r.c1; ++c) {
-        mean_[c] = running_mean.data()[c];
-        inv_std_[c] =
-            static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var.data()[c]) + options_.eps));
-      }
+      running_coefficients(r.c0, r.c1);
     }
     const float* gamma = options_.affine ? weight.data() : nullptr;
     const float* beta = options_.affine ? bias.data() : nullptr;

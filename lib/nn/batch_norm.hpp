@@ -44,8 +44,8 @@ class BatchNorm : public Layer {
   const Tensor& forward_relu(const Tensor& x, Mode mode);
   const Tensor& backward_relu(const Tensor& dy);
   // BatchNorm, ReLU and max pooling in one (Sequential fuses such triples of a BatchNorm2d): each plane of
-  // max(y, 0) is made in a per-thread scratch plane and handed to pool.forward_plane at once, so the
-  // full-size y never goes to memory; returns pool's output. backward_relu_pool takes dL/d(pool output),
+  // max(y, 0) is taken value by value by pool.forward_plane as it reads x, so the full-size y never goes to
+  // memory; returns pool's output. backward_relu_pool takes dL/d(pool output),
   // unpools it plane by plane the same way (pool.backward is not called) and returns dL/dx. The same
   // numbers, bit for bit, as the three layers one after the other.
   const Tensor& forward_relu_pool(const Tensor& x, Mode mode, MaxPool2d& pool);
@@ -61,6 +61,14 @@ class BatchNorm : public Layer {
   void begin_sample_statistics(const Shape& input_shape);
   void sample_statistics(std::size_t n, const float* y);
   void end_sample_statistics();
+  // forward_relu_pool with running statistics (eval mode; uses_batch_statistics false) on an input made
+  // sample by sample by the layer before: begin_eval_relu_pool with the input's shape, then
+  // eval_relu_pool_sample(n, y) for every sample n while y ([C, H·W] values) is still in cache (from any
+  // worker), then end_eval_relu_pool(x) with the whole input x, which must stay alive for backward as
+  // forward's input would. Returns pool's output; the same numbers and state as forward_relu_pool(x).
+  void begin_eval_relu_pool(const Shape& input_shape, MaxPool2d& pool);
+  void eval_relu_pool_sample(std::size_t n, const float* y);
+  const Tensor& end_eval_relu_pool(const Tensor& x);
 
   // What ran fused after the normalization in the last forward: forward, forward_relu, forward_relu_pool.
   enum class Then { Nothing, Relu, ReluMaxPool };
@@ -89,6 +97,8 @@ class BatchNorm : public Layer {
 
  private:
   void reset();
+  // mean_, inv_std_ and forward's norm_scale_/norm_shift_ of channels [c0, c1) from the running statistics.
+  void running_coefficients(std::size_t c0, std::size_t c1);
   template <Then kThen>
   const Tensor& forward_pass(const Tensor& x, Mode mode, MaxPool2d* pool);
   const Tensor& backward_pass(const Tensor& dy, Then then, const MaxPool2d* pool);
@@ -111,6 +121,7 @@ class BatchNorm : public Layer {
   const Tensor* dy_ = nullptr;            // what backward_sums was given, for backward_sample
   Then then_ = Then::Nothing;
   const MaxPool2d* pool_ = nullptr;
+  MaxPool2d* eval_pool_ = nullptr;  // between begin_eval_relu_pool and end_eval_relu_pool
   std::size_t batch_ = 0, positions_ = 0;
   std::vector<float> mean_, inv_std_;           // per channel, what the last forward normalized with
   std::vector<double> sum_a_, sum_b_;           // per-channel accumulators reused by every pass

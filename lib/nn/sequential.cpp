@@ -95,6 +95,26 @@ const Tensor& Sequential::forward(const Tensor& x) {
         fused_[i] = Fusion::None;
         continue;
       }
+      // With running statistics the normalization is known before the convolution runs: its ReLU and
+      // pooling are done on each sample's output while in cache (the output is still kept for backward).
+      if (batch_norm && fusable_[i + 1] == Fusion::BatchNormReluMaxPool) {
+        auto& pool = static_cast<MaxPool2d&>(*layers_[i + 3]);
+        batch_norm->begin_eval_relu_pool(conv->output_shape(shape_of(*h)), pool);
+        const Tensor& y = conv->forward_observed(*h, mode_, [batch_norm](std::size_t n, int, const float* out) {
+          batch_norm->eval_relu_pool_sample(n, out);
+        });
+        outputs_[i] = &y;
+        fused_[i] = Fusion::None;
+        h = &batch_norm->end_eval_relu_pool(y);
+        for (std::size_t k = i + 1; k < i + 3; ++k) {
+          outputs_[k] = nullptr;
+          fused_[k] = Fusion::BatchNormReluMaxPool;
+        }
+        i += 3;
+        outputs_[i] = h;
+        fused_[i] = Fusion::None;
+        continue;
+      }
       switch (fusion) {
         case Fusion::None:
           h = &layers_[i]->forward(*h, mode_);
