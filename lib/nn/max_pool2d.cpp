@@ -30,10 +30,14 @@ inline bool replaces(float v, float best) {
 struct AsIs {
   float operator()(float x) const { return x; }
 #if defined(__SSE2__)
-  __m128 operator()(__m128 x) const { return x; }
+  __m128 operator()(__m128 x) const {
+    return x;
+  }
 #endif
 #if defined(__AVX2__)
-  __m256 operator()(__m256 x) const { return x; }
+  __m256 operator()(__m256 x) const {
+    return x;
+  }
 #endif
 };
 
@@ -54,8 +58,9 @@ struct ThroughAffineRelu {
 #endif
 #if defined(__AVX2__)
   __m256 operator()(__m256 x) const {
-    const __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(x, _mm256_set1_ps(center)), _mm256_set1_ps(scale)),
-                                   _mm256_set1_ps(shift));
+    const __m256 y =
+        _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(x, _mm256_set1_ps(center)), _mm256_set1_ps(scale)),
+                      _mm256_set1_ps(shift));
     return _mm256_andnot_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_LE_OQ), y);
   }
 #endif
@@ -159,7 +164,8 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
     // Groups of four; a last partial group is done as the four final outputs, recomputing a few of the
     // previous group (same inputs, same results) instead of falling back to scalar code.
     auto group = [&](Index ow) {
-      const __m128 top_lo = value(_mm_loadu_ps(row0 + 2 * ow)), top_hi = value(_mm_loadu_ps(row0 + 2 * ow + 4));
+      const __m128 top_lo = value(_mm_loadu_ps(row0 + 2 * ow)),
+                   top_hi = value(_mm_loadu_ps(row0 + 2 * ow + 4));
       const __m128 bottom_lo = value(_mm_loadu_ps(row1 + 2 * ow)),
                    bottom_hi = value(_mm_loadu_ps(row1 + 2 * ow + 4));
       const __m128i at =
@@ -188,7 +194,8 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
           _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
     };
     auto take = [](__m256 v, __m256i v_at, __m256& best, __m256i& best_at) {
-      const __m256 replace = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+      const __m256 replace =
+          _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
       best = _mm256_blendv_ps(best, v, replace);
       best_at = _mm256_castps_si256(
           _mm256_blendv_ps(_mm256_castsi256_ps(best_at), _mm256_castsi256_ps(v_at), replace));
@@ -203,8 +210,8 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
       __m256 best = evens(top_lo, top_hi);
       __m256i best_at = at;
       take(odds(top_lo, top_hi), _mm256_add_epi32(at, _mm256_set1_epi32(1)), best, best_at);
-      take(evens(bottom_lo, bottom_hi), _mm256_add_epi32(at, _mm256_set1_epi32(static_cast<int>(below))), best,
-           best_at);
+      take(evens(bottom_lo, bottom_hi), _mm256_add_epi32(at, _mm256_set1_epi32(static_cast<int>(below))),
+           best, best_at);
       take(odds(bottom_lo, bottom_hi), _mm256_add_epi32(at, _mm256_set1_epi32(static_cast<int>(below + 1))),
            best, best_at);
       _mm256_storeu_ps(y + ow, best);
@@ -303,7 +310,8 @@ void unpool_plane_2x2(const float* g, const float* relu_out, const std::uint32_t
     // previous group (same inputs, same results) instead of falling back to scalar code.
     auto group = [&](Index ow) {
       __m128 grad = _mm_loadu_ps(g + oh * OW + ow);
-      if (relu_out) grad = _mm_and_ps(grad, _mm_cmpgt_ps(_mm_loadu_ps(relu_out + oh * OW + ow), _mm_setzero_ps()));
+      if (relu_out)
+        grad = _mm_and_ps(grad, _mm_cmpgt_ps(_mm_loadu_ps(relu_out + oh * OW + ow), _mm_setzero_ps()));
       const __m128i at = _mm_loadu_si128(reinterpret_cast<const __m128i*>(arg + oh * OW + ow));
       const __m128i first =
           _mm_add_epi32(_mm_set1_epi32(static_cast<int>(base + static_cast<std::uint32_t>(2 * ow))), step);
@@ -326,8 +334,8 @@ void unpool_plane_2x2(const float* g, const float* relu_out, const std::uint32_t
     auto group8 = [&](Index ow) {
       __m256 grad = _mm256_loadu_ps(g + oh * OW + ow);
       if (relu_out)
-        grad = _mm256_and_ps(grad, _mm256_cmp_ps(_mm256_loadu_ps(relu_out + oh * OW + ow), _mm256_setzero_ps(),
-                                                 _CMP_GT_OQ));
+        grad = _mm256_and_ps(
+            grad, _mm256_cmp_ps(_mm256_loadu_ps(relu_out + oh * OW + ow), _mm256_setzero_ps(), _CMP_GT_OQ));
       const __m256i at = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(arg + oh * OW + ow));
       const __m256i first = _mm256_add_epi32(
           _mm256_set1_epi32(static_cast<int>(base + static_cast<std::uint32_t>(2 * ow))), step8);

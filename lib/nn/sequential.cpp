@@ -100,9 +100,10 @@ const Tensor& Sequential::forward(const Tensor& x) {
       if (batch_norm && fusable_[i + 1] == Fusion::BatchNormReluMaxPool) {
         auto& pool = static_cast<MaxPool2d&>(*layers_[i + 3]);
         batch_norm->begin_eval_relu_pool(conv->output_shape(shape_of(*h)), pool);
-        const Tensor& y = conv->forward_observed(*h, mode_, [batch_norm](std::size_t n, int, const float* out) {
-          batch_norm->eval_relu_pool_sample(n, out);
-        });
+        const Tensor& y =
+            conv->forward_observed(*h, mode_, [batch_norm](std::size_t n, int, const float* out) {
+              batch_norm->eval_relu_pool_sample(n, out);
+            });
         outputs_[i] = &y;
         fused_[i] = Fusion::None;
         h = &batch_norm->end_eval_relu_pool(y);
@@ -206,11 +207,12 @@ const Tensor& Sequential::backward(const Tensor& dy) {
         const auto& pool = static_cast<const MaxPool2d&>(*layers_[i + 2]);
         const std::size_t channels = pooled_grad.shape()[1];
         const std::size_t plane = pool.input_plane_size();
-        g = &static_cast<Conv2d&>(*layers_[i]).backward_by_sample(
-            [&pool, &pooled_grad, channels, plane](std::size_t n, int, float* dy) {
-              for (std::size_t c = 0; c < channels; ++c)
-                pool.backward_plane(n * channels + c, pooled_grad, dy + c * plane, /*through_relu=*/true);
-            });
+        g = &static_cast<Conv2d&>(*layers_[i])
+                 .backward_by_sample([&pool, &pooled_grad, channels, plane](std::size_t n, int, float* dy) {
+                   for (std::size_t c = 0; c < channels; ++c)
+                     pool.backward_plane(n * channels + c, pooled_grad, dy + c * plane,
+                                         /*through_relu=*/true);
+                 });
         break;
       }
     }

@@ -161,7 +161,8 @@ TEST_CASE("maxpool2d/the vectorized 2x2 path equals the plain rule with ties, Na
   // Widths above and below the 4-output vector step, odd heights and widths (an uncovered last row or
   // column), values from a small set so ties are common, and NaNs at every position of a window.
   core::Rng rng(11);
-  for (const auto& shape : std::vector<Shape>{{2, 3, 8, 8}, {1, 2, 7, 9}, {3, 1, 5, 17}, {2, 2, 28, 28}, {2, 1, 4, 34}}) {
+  for (const auto& shape :
+       std::vector<Shape>{{2, 3, 8, 8}, {1, 2, 7, 9}, {3, 1, 5, 17}, {2, 2, 28, 28}, {2, 1, 4, 34}}) {
     CAPTURE(to_string(shape));
     Tensor x(shape), dy(Shape{shape[0], shape[1], shape[2] / 2, shape[3] / 2});
     for (auto& v : x) v = std::round(rng.normal() * 2.0f);
