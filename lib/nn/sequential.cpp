@@ -162,6 +162,11 @@ const Tensor& Sequential::forward(const Tensor& x) {
 }
 
 const Tensor& Sequential::backward(const Tensor& dy) {
+  // The fused groups read dy plane by plane by the forward's shapes, so a wrong shape must stop here.
+  if (outputs_.empty() || !outputs_.back()) throw Error("Sequential::backward before any forward pass");
+  if (shape_of(dy) != shape_of(*outputs_.back()))
+    throw ShapeError("model backward got dL/d(output) " + to_string(shape_of(dy)) +
+                     " but the last forward's output is " + to_string(shape_of(*outputs_.back())));
   const Tensor* g = &dy;
   for (std::size_t i = layers_.size(); i-- > 0;) {
     const Fusion fusion = i > 0 ? fused_[i - 1] : Fusion::None;

@@ -236,3 +236,20 @@ TEST_CASE("sequential/conv blocks with and without BatchNorm fuse to the same gr
         }
       }
 }
+
+TEST_CASE("sequential/backward names a dL/d(output) of the wrong shape", "[nn][sequential]") {
+  nn::Sequential model({2, 8, 8});
+  model.emplace<nn::Conv2d>(2, 4, 3, 1, 1);
+  model.emplace<nn::ReLU>();
+  model.emplace<nn::MaxPool2d>(2);
+  core::Rng rng(1);
+  model.initialize(rng);
+  CHECK_THROWS_WITH(model.backward(Tensor::from_shape({3, 4, 4, 4})), Catch::Contains("before any forward"));
+  Tensor x = Tensor::from_shape({3, 2, 8, 8});
+  for (auto& v : x) v = rng.normal();
+  model.forward(x);
+  CHECK_THROWS_AS(model.backward(Tensor::from_shape({3, 4, 8, 8})), ShapeError);
+  CHECK_THROWS_WITH(model.backward(Tensor::from_shape({3, 4, 8, 8})),
+                    Catch::Contains("[3, 4, 8, 8]") && Catch::Contains("[3, 4, 4, 4]"));
+  CHECK_NOTHROW(model.backward(Tensor::from_shape({3, 4, 4, 4})));
+}
