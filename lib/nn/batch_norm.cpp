@@ -32,24 +32,12 @@ using detail::Channels;
 // splitting channels over threads gives bit-identical results.
 
 // Called around each contiguous run of P values (P > 1) with its sample n, channel c and first index: a
-// pass fused with max pooling makes one plane of dy before its run, or pools one plane of y after it, in
-// scratch of its thread.
+// backward pass fused with max pooling unpools one plane of dy into scratch of its thread before its run
+// (GradView).
 struct NoRunHooks {
   void begin(std::size_t /*n*/, std::size_t /*c*/, std::size_t /*at*/) const {}
   void end(std::size_t /*n*/, std::size_t /*c*/) const {}
 };
-
-template <class Begin, class End>
-struct RunHooks {
-  Begin begin_run;
-  End end_run;
-  void begin(std::size_t n, std::size_t c, std::size_t at) const { begin_run(n, c, at); }
-  void end(std::size_t n, std::size_t c) const { end_run(n, c); }
-};
-template <class Begin, class End>
-RunHooks<Begin, End> run_hooks(Begin begin, End end) {
-  return {begin, end};
-}
 
 // sums_a[c] += Σ term_a(index, c) and sums_b[c] += Σ term_b(index, c) over each channel's N·P values, in
 // one pass over memory in memory order. Each channel's lanes (lanes[c]) stay open across its N runs and are
@@ -530,32 +518,11 @@ void BatchNorm::backward_sums_of(const Channels& r) {
   // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
   std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
   std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
-  if (kThen == Then::ReluMaxPool && r.positions > 1) {
-    // The same sums as channel_sums2 below, lane for lane, written as one plain loop per run with the
-    // channel's coefficients in registers (through the generic view it ran ~2× slower).
-    for (std::size_t c = r.c0; c < r.c1; ++c) lanes_[c] = LaneSums2{};
-    for (std::size_t n = 0; n < r.batch; ++n)
-      for (std::size_t c = r.c0; c < r.c1; ++c) {
-        const std::size_t at = (n * r.channels + c) * r.positions;
-        view.begin(n, c, at);
-        const float* __restrict run = in + at;
-        const float* __restrict g = view.plane;  // already masked by the ReLU
-        const float mc = m[c];
-        lanes_[c].add_run(
-            r.positions, [=](std::size_t p) { return double(g[p]); },
-            [=](std::size_t p) { return double(g[p]) * (run[p] - mc); });
-      }
-    for (std::size_t c = r.c0; c < r.c1; ++c) {
-      sum_a_[c] += lanes_[c].a.total();
-      sum_b_[c] += lanes_[c].b.total();
-    }
-  } else {
-    channel_sums2(
-        r, lanes_.data(), sum_a_.data(), sum_b_.data(),
-        [&view](std::size_t i, std::size_t c) { return double(view.masked(i, c)); },
-        [&view, in, m](std::size_t i, std::size_t c) { return double(view.masked(i, c)) * (in[i] - m[c]); },
-        view);
-  }
+  channel_sums2(
+      r, lanes_.data(), sum_a_.data(), sum_b_.data(),
+      [&view](std::size_t i, std::size_t c) { return double(view.masked(i, c)); },
+      [&view, in, m](std::size_t i, std::size_t c) { return double(view.masked(i, c)) * (in[i] - m[c]); },
+      view);
   if (options_.affine) {
     for (std::size_t c = r.c0; c < r.c1; ++c) {
       weight_grad.data()[c] += static_cast<float>(sum_b_[c] * inv_std_[c]);  // Σ dy·x̂
@@ -604,17 +571,9 @@ void BatchNorm::backward_sample_of(std::size_t n, int worker, float* dx) {
   for (std::size_t c = 0; c < channels_; ++c) {
     const std::size_t at = (n * channels_ + c) * positions_;
     view.begin(n, c, at);
-    float* __restrict out = dx + c * positions_;
-    if constexpr (kThen == Then::ReluMaxPool) {
-      // A plain loop with the channel's coefficients in registers, so it vectorizes.
-      const float* __restrict run = in + at;
-      const float* __restrict g = view.plane;  // already masked by the ReLU
-      const float mc = m[c], sc = scale[c], lc = slope[c], oc = offset[c];
-      for (std::size_t p = 0; p < positions_; ++p) out[p] = sc * g[p] + lc * (run[p] - mc) + oc;
-    } else {
-      for (std::size_t i = at; i < at + positions_; ++i)
-        out[i - at] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
-    }
+    float* out = dx + c * positions_;
+    for (std::size_t i = at; i < at + positions_; ++i)
+      out[i - at] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
   }
 }
 
