@@ -12,6 +12,7 @@
 #include "core/parallel.hpp"
 #include "nn/lane_sum.hpp"
 #include "nn/max_pool2d.hpp"
+#include "nn/relu.hpp"
 
 namespace bnlab::nn {
 
@@ -376,9 +377,9 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
     } else {
       for_each_element(r, [=](std::size_t i, std::size_t c) {
         const float y = normalized(in[i], m[c], scale[c], shift[c]);
-        // The same comparison as ReLU::forward, so the fused output is bit-identical.
+        // rectified(), as ReLU::forward, so the fused output is bit-identical.
         if constexpr (kThen == Then::Relu) {
-          out[i] = y <= 0.0f ? 0.0f : y;
+          out[i] = rectified(y);
         } else {
           out[i] = y;
         }

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
+#include "nn/relu.hpp"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -47,7 +48,7 @@ struct ThroughAffineRelu {
   // values are bit for bit those of pooling their output.
   float operator()(float x) const {
     const float y = (x - center) * scale + shift;
-    return y <= 0.0f ? 0.0f : y;
+    return rectified(y);
   }
 #if defined(__SSE2__)
   __m128 operator()(__m128 x) const {
@@ -254,28 +255,27 @@ void MaxPool2d::begin_forward(const Shape& in) {
   argmax_.resize(output_.size());  // no reallocation once the batch shape is fixed
 }
 
-void MaxPool2d::forward_plane(std::size_t p, const float* plane, bool then_relu) {
+template <class Transform>
+float* MaxPool2d::pool_plane(std::size_t p, const float* plane, Transform value) {
   const Index H = input_shape_[2], W = input_shape_[3], OH = output_.shape()[2], OW = output_.shape()[3];
   float* y = output_.data() + p * OH * OW;
   std::uint32_t* arg = argmax_.data() + p * OH * OW;
-  if (two_by_two())
-    pool_plane_2x2(plane, W, OH, OW, y, arg);
-  else
-    pool_plane_generic(plane, H, W, window_, OH, OW, y, arg);
-  // The same rule as ReLU::forward, on the plane just written (still in cache).
-  if (then_relu)
-    for (Index i = 0; i < OH * OW; ++i) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
-}
-
-void MaxPool2d::forward_plane(std::size_t p, const float* plane, const AffineRelu& before) {
-  const Index H = input_shape_[2], W = input_shape_[3], OH = output_.shape()[2], OW = output_.shape()[3];
-  float* y = output_.data() + p * OH * OW;
-  std::uint32_t* arg = argmax_.data() + p * OH * OW;
-  const ThroughAffineRelu value{before.center, before.scale, before.shift};
   if (two_by_two())
     pool_plane_2x2(plane, W, OH, OW, y, arg, value);
   else
     pool_plane_generic(plane, H, W, window_, OH, OW, y, arg, value);
+  return y;
+}
+
+void MaxPool2d::forward_plane(std::size_t p, const float* plane, bool then_relu) {
+  float* y = pool_plane(p, plane, AsIs{});
+  // The ReLU on the plane just written (still in cache).
+  if (then_relu)
+    for (std::size_t i = 0, n = output_.shape()[2] * output_.shape()[3]; i < n; ++i) y[i] = rectified(y[i]);
+}
+
+void MaxPool2d::forward_plane(std::size_t p, const float* plane, const AffineRelu& before) {
+  pool_plane(p, plane, ThroughAffineRelu{before.center, before.scale, before.shift});
 }
 
 const Tensor& MaxPool2d::forward(const Tensor& x, Mode) {

@@ -46,6 +46,10 @@ class MaxPool2d : public Layer {
 
  private:
   bool two_by_two() const;  // the common window with its own vectorized paths
+  // Pools plane p, each input value taken through value (max_pool2d.cpp's AsIs or ThroughAffineRelu);
+  // returns the plane's output.
+  template <class Transform>
+  float* pool_plane(std::size_t p, const float* plane, Transform value);
 
   Window2d window_;
   Shape input_shape_;

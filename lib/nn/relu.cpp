@@ -26,7 +26,7 @@ const Tensor& ReLU::forward(const Tensor& x, Mode) {
   for_ranges(x.size(), [=](std::size_t first, std::size_t last, int) {
     // NaN passes through, as in PyTorch: a diverging activation stays visible instead of turning into 0
     // (and max pooling before the ReLU then gives the same result as after it).
-    for (std::size_t i = first; i < last; ++i) out[i] = in[i] <= 0.0f ? 0.0f : in[i];
+    for (std::size_t i = first; i < last; ++i) out[i] = rectified(in[i]);
   });
   return output_;
 }

@@ -5,6 +5,12 @@
 
 namespace bnlab::nn {
 
+// The rule every fused ReLU applies too, so fused and unfused results agree bit for bit: +0 for x ≤ 0
+// (−0 included), x otherwise, a NaN staying NaN.
+inline float rectified(float x) {
+  return x <= 0.0f ? 0.0f : x;
+}
+
 class ReLU : public Layer {
  public:
   std::string type() const override { return "relu"; }
