@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
+#include "core/prefetch.hpp"
 #include "nn/lane_sum.hpp"
 #include "nn/max_pool2d.hpp"
 #include "nn/relu.hpp"
@@ -40,12 +41,22 @@ struct NoRunHooks {
   void end(std::size_t /*n*/, std::size_t /*c*/) const {}
 };
 
+// Prefetches the run after (n, c) in the walk over r of the [N, C, P] tensor x, so it streams in while
+// (n, c) is worked on.
+inline void prefetch_next_run(const Channels& r, const float* x, std::size_t n, std::size_t c) {
+  const std::size_t next = c + 1 < r.c1      ? (n * r.channels + c + 1)
+                           : n + 1 < r.batch ? ((n + 1) * r.channels + r.c0)
+                                             : 0;
+  if (next != 0) core::prefetch(x + next * r.positions, r.positions * sizeof(float));
+}
+
 // sums_a[c] += Σ term_a(index, c) and sums_b[c] += Σ term_b(index, c) over each channel's N·P values, in
-// one pass over memory in memory order. Each channel's lanes (lanes[c]) stay open across its N runs and are
-// folded once at the end; the order of additions per channel does not depend on the range.
+// one pass over memory in memory order, the terms reading x (its runs are prefetched). Each channel's lanes
+// (lanes[c]) stay open across its N runs and are folded once at the end; the order of additions per channel
+// does not depend on the range.
 template <class TermA, class TermB, class Hooks = NoRunHooks>
-void channel_sums2(const Channels& r, LaneSums2* lanes, double* sums_a, double* sums_b, TermA term_a,
-                   TermB term_b, const Hooks& hooks = {}) {
+void channel_sums2(const Channels& r, const float* x, LaneSums2* lanes, double* sums_a, double* sums_b,
+                   TermA term_a, TermB term_b, const Hooks& hooks = {}) {
   if (r.positions == 1) {
     for (std::size_t n = 0; n < r.batch; ++n)
       for (std::size_t c = r.c0; c < r.c1; ++c) {
@@ -58,6 +69,7 @@ void channel_sums2(const Channels& r, LaneSums2* lanes, double* sums_a, double* 
   for (std::size_t n = 0; n < r.batch; ++n)
     for (std::size_t c = r.c0; c < r.c1; ++c) {
       const std::size_t at = (n * r.channels + c) * r.positions;
+      prefetch_next_run(r, x, n, c);
       hooks.begin(n, c, at);
       lanes[c].add_run(
           r.positions, [&](std::size_t p) { return term_a(at + p, c); },
@@ -70,15 +82,16 @@ void channel_sums2(const Channels& r, LaneSums2* lanes, double* sums_a, double* 
   }
 }
 
-// apply(index, c) for every element of the channels.
+// apply(index, c) for every element of the channels, apply reading x (its runs are prefetched).
 template <class Apply, class Hooks = NoRunHooks>
-void for_each_element(const Channels& r, Apply apply, const Hooks& hooks = {}) {
+void for_each_element(const Channels& r, const float* x, Apply apply, const Hooks& hooks = {}) {
   for (std::size_t n = 0; n < r.batch; ++n) {
     if (r.positions == 1) {
       for (std::size_t c = r.c0; c < r.c1; ++c) apply(n * r.channels + c, c);
     } else {
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         const std::size_t at = (n * r.channels + c) * r.positions;
+        prefetch_next_run(r, x, n, c);
         hooks.begin(n, c, at);
         for (std::size_t p = 0; p < r.positions; ++p) apply(at + p, c);
         hooks.end(n, c);
@@ -229,7 +242,7 @@ void BatchNorm::begin_eval_relu_pool(const Shape& input_shape, MaxPool2d& pool) 
   running_coefficients(0, channels_);
   ensure_shape(output_, shape);  // backward's dx, as after forward_relu_pool
   plane_scratch_.resize(static_cast<std::size_t>(core::threads()) * positions_);
-  pool.begin_forward(shape);
+  pool.begin_forward(shape, /*then_relu=*/true);
   eval_pool_ = &pool;
 }
 
@@ -291,7 +304,7 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
   ensure_shape(output_, shape);  // y, or only backward's dx when the pooling takes y plane by plane
   float* out = output_.data();
   if constexpr (kThen == Then::ReluMaxPool) {
-    pool->begin_forward(shape);
+    pool->begin_forward(shape, /*then_relu=*/true);
     plane_scratch_.resize(static_cast<std::size_t>(core::threads()) * positions);
   }
 
@@ -333,7 +346,7 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
       auto d = [in](std::size_t i, std::size_t c) { return double(in[i]) - double(in[c]); };
       std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
       std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
-      channel_sums2(r, lanes_.data(), sum_a_.data(), sum_b_.data(), d, [d](std::size_t i, std::size_t c) {
+      channel_sums2(r, in, lanes_.data(), sum_a_.data(), sum_b_.data(), d, [d](std::size_t i, std::size_t c) {
         const double v = d(i, c);
         return v * v;
       });
@@ -371,11 +384,13 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
       // The pooling reads x and takes max(normalized(x), 0) value by value (the same operations as
       // normalized() and ReLU::forward), so no plane of y is written.
       for (std::size_t n = 0; n < batch; ++n)
-        for (std::size_t c = r.c0; c < r.c1; ++c)
+        for (std::size_t c = r.c0; c < r.c1; ++c) {
+          prefetch_next_run(r, in, n, c);
           pool->forward_plane(n * channels_ + c, in + (n * channels_ + c) * positions,
                               MaxPool2d::AffineRelu{m[c], scale[c], shift[c]});
+        }
     } else {
-      for_each_element(r, [=](std::size_t i, std::size_t c) {
+      for_each_element(r, in, [=](std::size_t i, std::size_t c) {
         const float y = normalized(in[i], m[c], scale[c], shift[c]);
         // rectified(), as ReLU::forward, so the fused output is bit-identical.
         if constexpr (kThen == Then::Relu) {
@@ -416,7 +431,7 @@ struct GradView {
     // is where normalized(x) > 0, and elsewhere the gradient is +0 either way, so the plane is already
     // masked bit for bit as masked() and selected() would mask it.
     if constexpr (kThen == BatchNorm::Then::ReluMaxPool)
-      pool->backward_plane(n * channels + c, *dy_tensor, plane, /*through_relu=*/true);
+      pool->backward_plane(n * channels + c, *dy_tensor, plane);
     run_at = at;
   }
   void end(std::size_t, std::size_t) const {}
@@ -520,7 +535,7 @@ void BatchNorm::backward_sums_of(const Channels& r) {
   std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
   std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
   channel_sums2(
-      r, lanes_.data(), sum_a_.data(), sum_b_.data(),
+      r, in, lanes_.data(), sum_a_.data(), sum_b_.data(),
       [&view](std::size_t i, std::size_t c) { return double(view.masked(i, c)); },
       [&view, in, m](std::size_t i, std::size_t c) { return double(view.masked(i, c)) * (in[i] - m[c]); },
       view);
@@ -552,7 +567,7 @@ void BatchNorm::backward_apply(const Channels& r) {
   // layer's backward. That saves a tensor of the input's size (29 MB of cifar-cnn's 204 at batch 128).
   float* dx = output_.data();
   for_each_element(
-      r,
+      r, in,
       [&view, in, m, scale, slope, offset, dx](std::size_t i, std::size_t c) {
         dx[i] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
       },
@@ -571,6 +586,7 @@ void BatchNorm::backward_sample_of(std::size_t n, int worker, float* dx) {
   // The same formula as backward_apply, on sample n's channels; dx is [C, P].
   for (std::size_t c = 0; c < channels_; ++c) {
     const std::size_t at = (n * channels_ + c) * positions_;
+    if (c + 1 < channels_) core::prefetch(in + at + positions_, positions_ * sizeof(float));  // the next run
     view.begin(n, c, at);
     float* out = dx + c * positions_;
     for (std::size_t i = at; i < at + positions_; ++i)

@@ -22,6 +22,9 @@ namespace {
 
 using Index = std::ptrdiff_t;
 
+// The argmax mark of a window whose output the fused ReLU blocked; plane indices stay below it.
+constexpr std::uint32_t kReluBlocked = std::uint32_t{1} << 31;
+
 // PyTorch's update rule: strictly greater, or NaN (so a NaN propagates instead of being skipped).
 inline bool replaces(float v, float best) {
   return v > best || std::isnan(v);
@@ -100,14 +103,18 @@ inline std::uint32_t select_bits(bool take, std::uint32_t a, std::uint32_t b) {
   return (a & mask) | (b & ~mask);
 }
 
-template <class Transform>
-inline void pool_2x2_scalar(const float* row0, const float* row1, std::uint32_t at, std::uint32_t below,
-                            float* y, std::uint32_t* a, Transform value) {
+// The window codes of the 2×2 path: which of the four positions won (0 top left, 1 top right, 2 bottom
+// left, 3 bottom right), kCodeReluBlocked added where then_relu's ReLU blocked the window. A byte instead
+// of a 32-bit plane index: the fused backward passes read these once or twice per step.
+constexpr std::uint8_t kCodeReluBlocked = 0x80;
+
+template <bool kThenRelu, class Transform>
+inline void pool_2x2_scalar(const float* row0, const float* row1, float* y, std::uint8_t* code,
+                            Transform value) {
   const float candidates[4] = {value(row0[0]), value(row0[1]), value(row1[0]), value(row1[1])};
-  const std::uint32_t where[4] = {at, at + 1, at + below, at + below + 1};
   float best = candidates[0];
-  std::uint32_t best_at = where[0];
-  for (int i = 1; i < 4; ++i) {
+  std::uint32_t best_at = 0;
+  for (std::uint32_t i = 1; i < 4; ++i) {
     const float v = candidates[i];
     const bool take = (v > best) | (v != v);
     std::uint32_t v_bits, best_bits;
@@ -115,10 +122,14 @@ inline void pool_2x2_scalar(const float* row0, const float* row1, std::uint32_t 
     std::memcpy(&best_bits, &best, sizeof best);
     best_bits = select_bits(take, v_bits, best_bits);
     std::memcpy(&best, &best_bits, sizeof best);
-    best_at = select_bits(take, where[i], best_at);
+    best_at = select_bits(take, i, best_at);
+  }
+  if constexpr (kThenRelu) {
+    best = rectified(best);  // once more is a no-op after ThroughAffineRelu
+    if (!(best > 0.0f)) best_at |= kCodeReluBlocked;
   }
   *y = best;
-  *a = best_at;
+  *code = static_cast<std::uint8_t>(best_at);
 }
 
 // Runs group(start) over [0, count) `width` at a time, the last group ending at count (overlapping the one
@@ -149,19 +160,25 @@ inline void take_if_greater(__m128 v, __m128i v_at, __m128& best, __m128i& best_
 }
 #endif
 
-template <class Transform = AsIs>
-void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, std::uint32_t* arg,
-                    Transform value = {}) {
-  const auto below = static_cast<std::uint32_t>(W);
+#if defined(__SSE2__)
+// The low byte of each 32-bit lane of codes, in order (values below 256).
+inline std::uint32_t code_bytes(__m128i codes) {
+  const __m128i words = _mm_packs_epi32(codes, codes);
+  return static_cast<std::uint32_t>(_mm_cvtsi128_si32(_mm_packus_epi16(words, words)));
+}
+#endif
+
+// kThenRelu: the outputs go through the ReLU and the windows it blocks are marked in their codes.
+template <bool kThenRelu, class Transform>
+void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, std::uint8_t* codes,
+                    Transform value) {
   for (Index oh = 0; oh < OH; ++oh) {
     const float* row0 = in + 2 * oh * W;
     const float* row1 = row0 + W;
     float* y = out + oh * OW;
-    std::uint32_t* a = arg + oh * OW;
-    const auto base = static_cast<std::uint32_t>(2 * oh * W);
+    std::uint8_t* code = codes + oh * OW;
     Index ow = 0;
 #if defined(__SSE2__)
-    const __m128i step = _mm_setr_epi32(0, 2, 4, 6);
     // Groups of four; a last partial group is done as the four final outputs, recomputing a few of the
     // previous group (same inputs, same results) instead of falling back to scalar code.
     auto group = [&](Index ow) {
@@ -169,23 +186,26 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
                    top_hi = value(_mm_loadu_ps(row0 + 2 * ow + 4));
       const __m128 bottom_lo = value(_mm_loadu_ps(row1 + 2 * ow)),
                    bottom_hi = value(_mm_loadu_ps(row1 + 2 * ow + 4));
-      const __m128i at =
-          _mm_add_epi32(_mm_set1_epi32(static_cast<int>(base + static_cast<std::uint32_t>(2 * ow))), step);
       __m128 best = _mm_shuffle_ps(top_lo, top_hi, _MM_SHUFFLE(2, 0, 2, 0));
-      __m128i best_at = at;
-      take_if_greater(_mm_shuffle_ps(top_lo, top_hi, _MM_SHUFFLE(3, 1, 3, 1)),
-                      _mm_add_epi32(at, _mm_set1_epi32(1)), best, best_at);
-      take_if_greater(_mm_shuffle_ps(bottom_lo, bottom_hi, _MM_SHUFFLE(2, 0, 2, 0)),
-                      _mm_add_epi32(at, _mm_set1_epi32(static_cast<int>(below))), best, best_at);
-      take_if_greater(_mm_shuffle_ps(bottom_lo, bottom_hi, _MM_SHUFFLE(3, 1, 3, 1)),
-                      _mm_add_epi32(at, _mm_set1_epi32(static_cast<int>(below + 1))), best, best_at);
+      __m128i best_at = _mm_setzero_si128();
+      take_if_greater(_mm_shuffle_ps(top_lo, top_hi, _MM_SHUFFLE(3, 1, 3, 1)), _mm_set1_epi32(1), best,
+                      best_at);
+      take_if_greater(_mm_shuffle_ps(bottom_lo, bottom_hi, _MM_SHUFFLE(2, 0, 2, 0)), _mm_set1_epi32(2), best,
+                      best_at);
+      take_if_greater(_mm_shuffle_ps(bottom_lo, bottom_hi, _MM_SHUFFLE(3, 1, 3, 1)), _mm_set1_epi32(3), best,
+                      best_at);
+      if constexpr (kThenRelu) {
+        best = _mm_andnot_ps(_mm_cmple_ps(best, _mm_setzero_ps()), best);
+        best_at = _mm_or_si128(best_at, _mm_and_si128(_mm_castps_si128(_mm_cmpngt_ps(best, _mm_setzero_ps())),
+                                                      _mm_set1_epi32(kCodeReluBlocked)));
+      }
       _mm_storeu_ps(y + ow, best);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(a + ow), best_at);
+      const std::uint32_t bytes = code_bytes(best_at);
+      std::memcpy(code + ow, &bytes, sizeof bytes);
     };
 #if defined(__AVX2__)
     // Eight outputs at a time where the row has eight: the same candidates, order and rule, twice as wide
     // (the even and odd columns picked out across the two 128-bit lanes).
-    const __m256i step8 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
     auto evens = [](__m256 lo, __m256 hi) {
       return _mm256_castpd_ps(_mm256_permute4x64_pd(
           _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
@@ -206,17 +226,22 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
                    top_hi = value(_mm256_loadu_ps(row0 + 2 * ow + 8));
       const __m256 bottom_lo = value(_mm256_loadu_ps(row1 + 2 * ow)),
                    bottom_hi = value(_mm256_loadu_ps(row1 + 2 * ow + 8));
-      const __m256i at = _mm256_add_epi32(
-          _mm256_set1_epi32(static_cast<int>(base + static_cast<std::uint32_t>(2 * ow))), step8);
       __m256 best = evens(top_lo, top_hi);
-      __m256i best_at = at;
-      take(odds(top_lo, top_hi), _mm256_add_epi32(at, _mm256_set1_epi32(1)), best, best_at);
-      take(evens(bottom_lo, bottom_hi), _mm256_add_epi32(at, _mm256_set1_epi32(static_cast<int>(below))),
-           best, best_at);
-      take(odds(bottom_lo, bottom_hi), _mm256_add_epi32(at, _mm256_set1_epi32(static_cast<int>(below + 1))),
-           best, best_at);
+      __m256i best_at = _mm256_setzero_si256();
+      take(odds(top_lo, top_hi), _mm256_set1_epi32(1), best, best_at);
+      take(evens(bottom_lo, bottom_hi), _mm256_set1_epi32(2), best, best_at);
+      take(odds(bottom_lo, bottom_hi), _mm256_set1_epi32(3), best, best_at);
+      if constexpr (kThenRelu) {
+        best = _mm256_andnot_ps(_mm256_cmp_ps(best, _mm256_setzero_ps(), _CMP_LE_OQ), best);
+        best_at = _mm256_or_si256(
+            best_at,
+            _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(best, _mm256_setzero_ps(), _CMP_NGT_UQ)),
+                             _mm256_set1_epi32(kCodeReluBlocked)));
+      }
       _mm256_storeu_ps(y + ow, best);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a + ow), best_at);
+      const __m128i words =
+          _mm_packs_epi32(_mm256_castsi256_si128(best_at), _mm256_extracti128_si256(best_at, 1));
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(code + ow), _mm_packus_epi16(words, words));
     };
     ow = in_groups_of(8, OW, group8);
     if (ow == 0) ow = in_groups_of_four(OW, group);
@@ -224,9 +249,7 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
     ow = in_groups_of_four(OW, group);
 #endif
 #endif
-    for (; ow < OW; ++ow)
-      pool_2x2_scalar(row0 + 2 * ow, row1 + 2 * ow, base + static_cast<std::uint32_t>(2 * ow), below, y + ow,
-                      a + ow, value);
+    for (; ow < OW; ++ow) pool_2x2_scalar<kThenRelu>(row0 + 2 * ow, row1 + 2 * ow, y + ow, code + ow, value);
   }
 }
 
@@ -240,8 +263,8 @@ MaxPool2d::MaxPool2d(Extent2 kernel, std::optional<Extent2> stride, Extent2 padd
 
 Shape MaxPool2d::output_shape(const Shape& in) const {
   const Extent2 out = window_.output_size("maxpool2d", in);
-  if (in[2] * in[3] > std::numeric_limits<std::uint32_t>::max())
-    throw ShapeError("maxpool2d: input plane " + to_string(in) + " is too large to index with 32 bits");
+  if (in[2] * in[3] >= kReluBlocked)
+    throw ShapeError("maxpool2d: input plane " + to_string(in) + " is too large to index with 31 bits");
   return {in[0], in[1], out.h, out.w};
 }
 
@@ -249,32 +272,45 @@ bool MaxPool2d::two_by_two() const {
   return window_.kernel == Extent2(2) && window_.stride == Extent2(2) && window_.padding == Extent2(0);
 }
 
-void MaxPool2d::begin_forward(const Shape& in) {
+void MaxPool2d::begin_forward(const Shape& in, bool then_relu) {
   input_shape_ = in;
+  then_relu_ = then_relu;
   ensure_shape(output_, output_shape(input_shape_));
-  argmax_.resize(output_.size());  // no reallocation once the batch shape is fixed
+  // No reallocation once the batch shape is fixed.
+  if (two_by_two())
+    window_codes_.resize(output_.size());
+  else
+    argmax_.resize(output_.size());
 }
 
 template <class Transform>
-float* MaxPool2d::pool_plane(std::size_t p, const float* plane, Transform value) {
+void MaxPool2d::pool_plane(std::size_t p, const float* plane, Transform value) {
   const Index H = input_shape_[2], W = input_shape_[3], OH = output_.shape()[2], OW = output_.shape()[3];
   float* y = output_.data() + p * OH * OW;
+  if (two_by_two()) {
+    std::uint8_t* codes = window_codes_.data() + p * OH * OW;
+    if (then_relu_)
+      pool_plane_2x2<true>(plane, W, OH, OW, y, codes, value);
+    else
+      pool_plane_2x2<false>(plane, W, OH, OW, y, codes, value);
+    return;
+  }
   std::uint32_t* arg = argmax_.data() + p * OH * OW;
-  if (two_by_two())
-    pool_plane_2x2(plane, W, OH, OW, y, arg, value);
-  else
-    pool_plane_generic(plane, H, W, window_, OH, OW, y, arg, value);
-  return y;
+  pool_plane_generic(plane, H, W, window_, OH, OW, y, arg, value);
+  if (!then_relu_) return;
+  // The ReLU on the plane just written (still in cache), and its marks.
+  for (Index i = 0; i < OH * OW; ++i) {
+    y[i] = rectified(y[i]);
+    if (!(y[i] > 0.0f)) arg[i] |= kReluBlocked;
+  }
 }
 
-void MaxPool2d::forward_plane(std::size_t p, const float* plane, bool then_relu) {
-  float* y = pool_plane(p, plane, AsIs{});
-  // The ReLU on the plane just written (still in cache).
-  if (then_relu)
-    for (std::size_t i = 0, n = output_.shape()[2] * output_.shape()[3]; i < n; ++i) y[i] = rectified(y[i]);
+void MaxPool2d::forward_plane(std::size_t p, const float* plane) {
+  pool_plane(p, plane, AsIs{});
 }
 
 void MaxPool2d::forward_plane(std::size_t p, const float* plane, const AffineRelu& before) {
+  if (!then_relu_) throw Error("maxpool2d: forward_plane through a ReLU needs begin_forward with then_relu");
   pool_plane(p, plane, ThroughAffineRelu{before.center, before.scale, before.shift});
 }
 
@@ -291,37 +327,32 @@ const Tensor& MaxPool2d::forward(const Tensor& x, Mode) {
 namespace {
 
 // 2×2/stride 2 windows do not overlap: every input position belongs to at most one window, so dx is
-// written in one pass (the window's gradient where the position was its argmax, else 0) instead of
-// zero-filling the whole gradient and scattering into it.
-// relu_out, when not null, is the plane's pooled output after a ReLU: dy is kept only where it is positive.
-void unpool_plane_2x2(const float* g, const float* relu_out, const std::uint32_t* arg, Index H, Index W,
-                      Index OH, Index OW, float* dx) {
+// written in one pass (the window's gradient at the position its code names, else 0) instead of
+// zero-filling the whole gradient and scattering into it. A code with kCodeReluBlocked names no position
+// and routes nothing.
+void unpool_plane_2x2(const float* g, const std::uint8_t* codes, Index H, Index W, Index OH, Index OW,
+                      float* dx) {
   for (Index oh = 0; oh < OH; ++oh) {
     float* row0 = dx + 2 * oh * W;
     float* row1 = row0 + W;
-    const auto base = static_cast<std::uint32_t>(2 * oh * W);
-    const auto below = static_cast<std::uint32_t>(W);
     Index ow = 0;
 #if defined(__SSE2__)
-    // Four windows at a time: compare each argmax with the window's four positions, keep dy where equal,
-    // and interleave the results back into the two input rows.
-    const __m128i step = _mm_setr_epi32(0, 2, 4, 6);
-    // Groups of four; a last partial group is done as the four final outputs, recomputing a few of the
-    // previous group (same inputs, same results) instead of falling back to scalar code.
+    // Four windows at a time: compare each code with the window's four positions, keep dy where equal, and
+    // interleave the results back into the two input rows. Groups of four; a last partial group is done as
+    // the four final outputs, recomputing a few of the previous group (same inputs, same results) instead
+    // of falling back to scalar code.
     auto group = [&](Index ow) {
-      __m128 grad = _mm_loadu_ps(g + oh * OW + ow);
-      if (relu_out)
-        grad = _mm_and_ps(grad, _mm_cmpgt_ps(_mm_loadu_ps(relu_out + oh * OW + ow), _mm_setzero_ps()));
-      const __m128i at = _mm_loadu_si128(reinterpret_cast<const __m128i*>(arg + oh * OW + ow));
-      const __m128i first =
-          _mm_add_epi32(_mm_set1_epi32(static_cast<int>(base + static_cast<std::uint32_t>(2 * ow))), step);
-      auto keep_where = [&](std::uint32_t offset) {
-        const __m128i mask =
-            _mm_cmpeq_epi32(at, _mm_add_epi32(first, _mm_set1_epi32(static_cast<int>(offset))));
-        return _mm_and_ps(_mm_castsi128_ps(mask), grad);
+      const __m128 grad = _mm_loadu_ps(g + oh * OW + ow);
+      std::uint32_t bytes;
+      std::memcpy(&bytes, codes + oh * OW + ow, sizeof bytes);
+      const __m128i zero = _mm_setzero_si128();
+      const __m128i code =
+          _mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(static_cast<int>(bytes)), zero), zero);
+      auto keep_where = [&](int position) {
+        return _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(code, _mm_set1_epi32(position))), grad);
       };
       const __m128 top_left = keep_where(0), top_right = keep_where(1);
-      const __m128 bottom_left = keep_where(below), bottom_right = keep_where(below + 1);
+      const __m128 bottom_left = keep_where(2), bottom_right = keep_where(3);
       _mm_storeu_ps(row0 + 2 * ow, _mm_unpacklo_ps(top_left, top_right));
       _mm_storeu_ps(row0 + 2 * ow + 4, _mm_unpackhi_ps(top_left, top_right));
       _mm_storeu_ps(row1 + 2 * ow, _mm_unpacklo_ps(bottom_left, bottom_right));
@@ -330,22 +361,16 @@ void unpool_plane_2x2(const float* g, const float* relu_out, const std::uint32_t
 #if defined(__AVX2__)
     // Eight windows at a time where the row has eight (the same selection, twice as wide; the interleaved
     // halves are put back in order across the two 128-bit lanes).
-    const __m256i step8 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
     auto group8 = [&](Index ow) {
-      __m256 grad = _mm256_loadu_ps(g + oh * OW + ow);
-      if (relu_out)
-        grad = _mm256_and_ps(
-            grad, _mm256_cmp_ps(_mm256_loadu_ps(relu_out + oh * OW + ow), _mm256_setzero_ps(), _CMP_GT_OQ));
-      const __m256i at = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(arg + oh * OW + ow));
-      const __m256i first = _mm256_add_epi32(
-          _mm256_set1_epi32(static_cast<int>(base + static_cast<std::uint32_t>(2 * ow))), step8);
-      auto keep_where = [&](std::uint32_t offset) {
-        const __m256i mask =
-            _mm256_cmpeq_epi32(at, _mm256_add_epi32(first, _mm256_set1_epi32(static_cast<int>(offset))));
-        return _mm256_and_ps(_mm256_castsi256_ps(mask), grad);
+      const __m256 grad = _mm256_loadu_ps(g + oh * OW + ow);
+      const __m256i code =
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + oh * OW + ow)));
+      auto keep_where = [&](int position) {
+        return _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(code, _mm256_set1_epi32(position))),
+                             grad);
       };
       const __m256 top_left = keep_where(0), top_right = keep_where(1);
-      const __m256 bottom_left = keep_where(below), bottom_right = keep_where(below + 1);
+      const __m256 bottom_left = keep_where(2), bottom_right = keep_where(3);
       const __m256 top_lo = _mm256_unpacklo_ps(top_left, top_right),
                    top_hi = _mm256_unpackhi_ps(top_left, top_right);
       const __m256 bottom_lo = _mm256_unpacklo_ps(bottom_left, bottom_right),
@@ -362,12 +387,12 @@ void unpool_plane_2x2(const float* g, const float* relu_out, const std::uint32_t
 #endif
 #endif
     for (; ow < OW; ++ow) {
-      const float grad = relu_out && !(relu_out[oh * OW + ow] > 0.0f) ? 0.0f : g[oh * OW + ow];
-      const std::uint32_t at = arg[oh * OW + ow], first = base + static_cast<std::uint32_t>(2 * ow);
-      row0[2 * ow] = at == first ? grad : 0.0f;
-      row0[2 * ow + 1] = at == first + 1 ? grad : 0.0f;
-      row1[2 * ow] = at == first + below ? grad : 0.0f;
-      row1[2 * ow + 1] = at == first + below + 1 ? grad : 0.0f;
+      const float grad = g[oh * OW + ow];
+      const std::uint8_t code = codes[oh * OW + ow];
+      row0[2 * ow] = code == 0 ? grad : 0.0f;
+      row0[2 * ow + 1] = code == 1 ? grad : 0.0f;
+      row1[2 * ow] = code == 2 ? grad : 0.0f;
+      row1[2 * ow + 1] = code == 3 ? grad : 0.0f;
     }
     // An odd width leaves a last column that no window covers.
     for (Index w = 2 * OW; w < W; ++w) row0[w] = row1[w] = 0.0f;
@@ -378,18 +403,17 @@ void unpool_plane_2x2(const float* g, const float* relu_out, const std::uint32_t
 
 }  // namespace
 
-void MaxPool2d::backward_plane(std::size_t p, const Tensor& dy, float* dx, bool through_relu) const {
+void MaxPool2d::backward_plane(std::size_t p, const Tensor& dy, float* dx) const {
   const Index H = input_shape_[2], W = input_shape_[3], OH = dy.shape()[2], OW = dy.shape()[3];
-  const std::uint32_t* arg = argmax_.data() + p * OH * OW;
   const float* g = dy.data() + p * OH * OW;
-  const float* relu_out = through_relu ? output_.data() + p * OH * OW : nullptr;
   if (two_by_two()) {
-    unpool_plane_2x2(g, relu_out, arg, H, W, OH, OW, dx);
+    unpool_plane_2x2(g, window_codes_.data() + p * OH * OW, H, W, OH, OW, dx);
     return;
   }
+  const std::uint32_t* arg = argmax_.data() + p * OH * OW;
   std::fill(dx, dx + H * W, 0.0f);
   for (Index i = 0; i < OH * OW; ++i)
-    if (!relu_out || relu_out[i] > 0.0f) dx[arg[i]] += g[i];
+    if (!(arg[i] & kReluBlocked)) dx[arg[i]] += g[i];
 }
 
 const Tensor& MaxPool2d::backward(const Tensor& dy) {

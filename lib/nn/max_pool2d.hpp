@@ -27,32 +27,40 @@ class MaxPool2d : public Layer {
   // plane by plane and never stores it whole (BatchNorm fused with a ReLU and the pooling): begin_forward
   // with the input's shape, then forward_plane for every plane (from any thread), then output(). After
   // it, backward_plane writes dL/dx of plane p (H·W values) from dL/dy.
-  // then_relu makes the plane's output max(·, 0) (a NaN stays NaN), as a ReLU after this layer would: max
-  // and max(·, 0) commute, so a ReLU → MaxPool2d pair is this too. backward_plane's through_relu then takes
-  // dy through that ReLU (zero where the output is not positive) before routing it.
-  void begin_forward(const Shape& in);
-  void forward_plane(std::size_t p, const float* plane, bool then_relu = false);
+  // then_relu makes every plane's output max(·, 0) (a NaN stays NaN), as a ReLU after this layer would: max
+  // and max(·, 0) commute, so a ReLU → MaxPool2d pair is this too. backward_plane (and backward) then take
+  // dy through that ReLU (zero where the output is not positive) before routing it: the windows it blocked
+  // are marked in the argmax, so the backward never reads the output back.
+  void begin_forward(const Shape& in, bool then_relu = false);
+  void forward_plane(std::size_t p, const float* plane);
   // forward_plane of max((x − center)·scale + shift, 0) taken value by value as the plane is read (a
-  // BatchNorm2d and its ReLU fused with this layer): no plane of them is ever written.
+  // BatchNorm2d and its ReLU fused with this layer): no plane of them is ever written. Needs a
+  // begin_forward with then_relu.
   struct AffineRelu {
     float center, scale, shift;
   };
   void forward_plane(std::size_t p, const float* plane, const AffineRelu& before);
   const Tensor& output() const { return output_; }
   std::size_t input_plane_size() const { return input_shape_[2] * input_shape_[3]; }
-  void backward_plane(std::size_t p, const Tensor& dy, float* dx, bool through_relu = false) const;
+  void backward_plane(std::size_t p, const Tensor& dy, float* dx) const;
 
   const Window2d& window() const { return window_; }
 
  private:
   bool two_by_two() const;  // the common window with its own vectorized paths
-  // Pools plane p, each input value taken through value (max_pool2d.cpp's AsIs or ThroughAffineRelu);
-  // returns the plane's output.
+  // Pools plane p, each input value taken through value (max_pool2d.cpp's AsIs or ThroughAffineRelu), and
+  // then_relu_'s ReLU and marks.
   template <class Transform>
-  float* pool_plane(std::size_t p, const float* plane, Transform value);
+  void pool_plane(std::size_t p, const float* plane, Transform value);
 
   Window2d window_;
   Shape input_shape_;
+  bool then_relu_ = false;  // the last begin_forward's
+  // Per output, where its maximum was, with a mark where then_relu's ReLU passed nothing (the output is not
+  // positive) that matches no position, so the unpooling routes no gradient there: for 2×2 windows a byte
+  // naming one of the four positions, otherwise the index in the input plane (max_pool2d.cpp's
+  // kCodeReluBlocked and kReluBlocked are the marks).
+  std::vector<std::uint8_t> window_codes_;
   std::vector<std::uint32_t> argmax_;
   Tensor output_, input_grad_;
 };

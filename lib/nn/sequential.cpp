@@ -136,11 +136,10 @@ const Tensor& Sequential::forward(const Tensor& x) {
           auto& pool = static_cast<MaxPool2d&>(*layers_[i + 2]);
           const Shape conv_out = conv_layer.output_shape(shape_of(*h));
           const std::size_t channels = conv_out[1], plane = conv_out[2] * conv_out[3];
-          pool.begin_forward(conv_out);
+          pool.begin_forward(conv_out, /*then_relu=*/true);
           conv_layer.forward_each(*h, mode_, [&pool, channels, plane](std::size_t n, int, const float* y) {
             // The ReLU on the pooled values, as for a ReLU → MaxPool2d pair.
-            for (std::size_t c = 0; c < channels; ++c)
-              pool.forward_plane(n * channels + c, y + c * plane, /*then_relu=*/true);
+            for (std::size_t c = 0; c < channels; ++c) pool.forward_plane(n * channels + c, y + c * plane);
           });
           h = &pool.output();
           break;
@@ -215,8 +214,7 @@ const Tensor& Sequential::backward(const Tensor& dy) {
         g = &static_cast<Conv2d&>(*layers_[i])
                  .backward_by_sample([&pool, &pooled_grad, channels, plane](std::size_t n, int, float* dy) {
                    for (std::size_t c = 0; c < channels; ++c)
-                     pool.backward_plane(n * channels + c, pooled_grad, dy + c * plane,
-                                         /*through_relu=*/true);
+                     pool.backward_plane(n * channels + c, pooled_grad, dy + c * plane);
                  });
         break;
       }

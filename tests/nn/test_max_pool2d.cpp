@@ -185,8 +185,8 @@ TEST_CASE("maxpool2d/the vectorized 2x2 path equals the plain rule with ties, Na
 
 TEST_CASE("maxpool2d/planes with a ReLU after them equal the ReLU and pooling layers, bit for bit",
           "[nn][maxpool2d]") {
-  // forward_plane(then_relu) and backward_plane(through_relu), as a fused Conv2d → ReLU → MaxPool2d uses
-  // them, against a ReLU layer followed by this layer: windows with nothing positive, ties, −0 and NaNs,
+  // forward_plane and backward_plane after begin_forward(then_relu), as a fused Conv2d → ReLU → MaxPool2d
+  // uses them, against a ReLU layer followed by this layer: windows with nothing positive, ties, −0 and NaNs,
   // for the 2×2 path (odd plane) and the generic one (overlapping padded windows).
   core::Rng rng(21);
   for (const nn::Window2d window : {nn::Window2d{2, 2, 0}, nn::Window2d{3, 2, 1}}) {
@@ -209,13 +209,24 @@ TEST_CASE("maxpool2d/planes with a ReLU after them equal the ReLU and pooling la
     const Tensor dx_ref = relu.backward(pool_after_relu.backward(dy));
 
     nn::MaxPool2d pool(window.kernel, window.stride, window.padding);
-    pool.begin_forward(shape);
+    pool.begin_forward(shape, /*then_relu=*/true);
     const std::size_t plane = pool.input_plane_size(), planes = shape[0] * shape[1];
     REQUIRE(plane == 147);
-    for (std::size_t q = 0; q < planes; ++q) pool.forward_plane(q, x.data() + q * plane, true);
+    for (std::size_t q = 0; q < planes; ++q) pool.forward_plane(q, x.data() + q * plane);
     CHECK(test::bit_identical(pool.output(), y_ref));
     Tensor dx(shape);
-    for (std::size_t q = 0; q < planes; ++q) pool.backward_plane(q, dy, dx.data() + q * plane, true);
+    for (std::size_t q = 0; q < planes; ++q) pool.backward_plane(q, dy, dx.data() + q * plane);
     CHECK(test::bit_identical(dx, dx_ref));
   }
+}
+
+TEST_CASE("maxpool2d/a plane pooled through a ReLU needs a forward begun with then_relu", "[nn][maxpool2d]") {
+  // Without it the argmax carries no ReLU marks, and the backward would route gradient the ReLU blocked.
+  nn::MaxPool2d pool(2);
+  const Shape shape{1, 1, 4, 4};
+  const Tensor x(shape, 1.0f);
+  pool.begin_forward(shape);
+  CHECK_THROWS_AS(pool.forward_plane(0, x.data(), nn::MaxPool2d::AffineRelu{0.0f, 1.0f, 0.0f}), Error);
+  pool.begin_forward(shape, /*then_relu=*/true);
+  CHECK_NOTHROW(pool.forward_plane(0, x.data(), nn::MaxPool2d::AffineRelu{0.0f, 1.0f, 0.0f}));
 }
