@@ -252,11 +252,18 @@ void BatchNorm::eval_relu_pool_sample(std::size_t n, const float* y) {
                               MaxPool2d::AffineRelu{mean_[c], norm_scale_[c], norm_shift_[c]});
 }
 
-const Tensor& BatchNorm::end_eval_relu_pool(const Tensor& x) {
-  input_ = &x;
+const Tensor& BatchNorm::end_eval_relu_pool() {
+  input_ = nullptr;  // until restore_input
   MaxPool2d* pool = eval_pool_;
   eval_pool_ = nullptr;
   return pool->output();
+}
+
+void BatchNorm::restore_input(const Tensor& x) {
+  const Shape shape = output_shape(shape_of(x));
+  if (shape[0] != batch_ || element_count(shape) != batch_ * channels_ * positions_)
+    throw ShapeError(type() + ": restore_input got " + to_string(shape) + ", not the last forward's input");
+  input_ = &x;
 }
 
 const Tensor& BatchNorm::forward(const Tensor& x, Mode mode) {

@@ -64,11 +64,16 @@ class BatchNorm : public Layer {
   // forward_relu_pool with running statistics (eval mode; uses_batch_statistics false) on an input made
   // sample by sample by the layer before: begin_eval_relu_pool with the input's shape, then
   // eval_relu_pool_sample(n, y) for every sample n while y ([C, H·W] values) is still in cache (from any
-  // worker), then end_eval_relu_pool(x) with the whole input x, which must stay alive for backward as
-  // forward's input would. Returns pool's output; the same numbers and state as forward_relu_pool(x).
+  // worker), then end_eval_relu_pool. Returns pool's output; the same numbers and state as
+  // forward_relu_pool(x). The whole input is not needed for that, so it need not be kept (an evaluation
+  // pass, which has no backward, then never writes it): a backward after it needs it given back first by
+  // restore_input (Sequential makes it again).
   void begin_eval_relu_pool(const Shape& input_shape, MaxPool2d& pool);
   void eval_relu_pool_sample(std::size_t n, const float* y);
-  const Tensor& end_eval_relu_pool(const Tensor& x);
+  const Tensor& end_eval_relu_pool();
+  // The input of the last forward, which must stay alive for backward as forward's input would.
+  void restore_input(const Tensor& x);
+  bool has_input() const { return input_ != nullptr; }
 
   // What ran fused after the normalization in the last forward: forward, forward_relu, forward_relu_pool.
   enum class Then { Nothing, Relu, ReluMaxPool };

@@ -77,6 +77,7 @@ const Tensor& Sequential::forward(const Tensor& x) {
     throw ShapeError("model expects input of per-sample shape " + to_string(sample_shape_) + ", got " +
                      to_string(shape_of(x)));
   const Tensor* h = &x;
+  input_ = &x;
   fused_run_ = !keep_layer_outputs_;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const Fusion fusion = fused_run_ ? fusable_[i] : Fusion::None;
@@ -96,17 +97,17 @@ const Tensor& Sequential::forward(const Tensor& x) {
         continue;
       }
       // With running statistics the normalization is known before the convolution runs: its ReLU and
-      // pooling are done on each sample's output while in cache (the output is still kept for backward).
+      // pooling are done on each sample's output while in cache, and the output is not kept (an evaluation
+      // pass has no backward; one that does follow makes it again, see backward).
       if (batch_norm && fusable_[i + 1] == Fusion::BatchNormReluMaxPool) {
         auto& pool = static_cast<MaxPool2d&>(*layers_[i + 3]);
         batch_norm->begin_eval_relu_pool(conv->output_shape(shape_of(*h)), pool);
-        const Tensor& y =
-            conv->forward_observed(*h, mode_, [batch_norm](std::size_t n, int, const float* out) {
-              batch_norm->eval_relu_pool_sample(n, out);
-            });
-        outputs_[i] = &y;
-        fused_[i] = Fusion::None;
-        h = &batch_norm->end_eval_relu_pool(y);
+        conv->forward_each(*h, mode_, [batch_norm](std::size_t n, int, const float* out) {
+          batch_norm->eval_relu_pool_sample(n, out);
+        });
+        outputs_[i] = nullptr;
+        fused_[i] = Fusion::BatchNormReluMaxPool;
+        h = &batch_norm->end_eval_relu_pool();
         for (std::size_t k = i + 1; k < i + 3; ++k) {
           outputs_[k] = nullptr;
           fused_[k] = Fusion::BatchNormReluMaxPool;
@@ -173,6 +174,14 @@ const Tensor& Sequential::backward(const Tensor& dy) {
     if (fused_run_ && i > 0 && conv_feeds_batch_norm_[i - 1]) {
       auto* batch_norm = static_cast<BatchNorm*>(layers_[i].get());
       auto* conv = static_cast<Conv2d*>(layers_[i - 1].get());
+      // An evaluation forward did not keep the convolution's output: made again from its input (the
+      // output of the group before it, or the model's), the same numbers.
+      if (!batch_norm->has_input()) {
+        const Tensor* conv_input = i >= 2 ? outputs_[i - 2] : input_;
+        if (!conv_input)
+          throw Error("Sequential::backward: the input of layer " + layer_name(i - 1) + " was not kept");
+        batch_norm->restore_input(conv->forward(*conv_input, mode_));
+      }
       // Conv2d → BatchNorm (and what runs fused with it): the BatchNorm's sums first, then its dx made one
       // sample at a time where the convolution's backward reads it, instead of a whole tensor in memory.
       switch (fusion) {

@@ -84,6 +84,7 @@ class Sequential {
   bool fused_run_ = false;                   // the last forward ran the fusions (keep_layer_outputs was off)
   Mode mode_ = Mode::Train;
   bool input_grad_needed_ = true;
+  const Tensor* input_ = nullptr;  // the last forward's
   bool keep_layer_outputs_ = false;
 };
 
