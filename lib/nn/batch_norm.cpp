@@ -41,8 +41,8 @@ struct NoRunHooks {
   void end(std::size_t /*n*/, std::size_t /*c*/) const {}
 };
 
-// Prefetches the run after (n, c) in the walk over r of the [N, C, P] tensor x, so it streams in while
-// (n, c) is worked on.
+// Prefetches the run after (n, c) in the walk over r of the [N, C, P] tensor x (none after the last run:
+// run 0 never comes next), so it streams in while (n, c) is worked on.
 inline void prefetch_next_run(const Channels& r, const float* x, std::size_t n, std::size_t c) {
   const std::size_t next = c + 1 < r.c1      ? (n * r.channels + c + 1)
                            : n + 1 < r.batch ? ((n + 1) * r.channels + r.c0)
