@@ -145,11 +145,6 @@ Index in_groups_of(Index width, Index count, Group group) {
   }
 }
 
-template <class Group>
-Index in_groups_of_four(Index count, Group group) {
-  return in_groups_of(4, count, group);
-}
-
 #if defined(__SSE2__)
 // Replaces best (and its index) by v where v > best or v is NaN.
 inline void take_if_greater(__m128 v, __m128i v_at, __m128& best, __m128i& best_at) {
@@ -244,9 +239,9 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
       _mm_storel_epi64(reinterpret_cast<__m128i*>(code + ow), _mm_packus_epi16(words, words));
     };
     ow = in_groups_of(8, OW, group8);
-    if (ow == 0) ow = in_groups_of_four(OW, group);
+    if (ow == 0) ow = in_groups_of(4, OW, group);
 #else
-    ow = in_groups_of_four(OW, group);
+    ow = in_groups_of(4, OW, group);
 #endif
 #endif
     for (; ow < OW; ++ow) pool_2x2_scalar<kThenRelu>(row0 + 2 * ow, row1 + 2 * ow, y + ow, code + ow, value);
@@ -381,9 +376,9 @@ void unpool_plane_2x2(const float* g, const std::uint8_t* codes, Index H, Index 
       _mm256_storeu_ps(row1 + 2 * ow + 8, _mm256_permute2f128_ps(bottom_lo, bottom_hi, 0x31));
     };
     ow = in_groups_of(8, OW, group8);
-    if (ow == 0) ow = in_groups_of_four(OW, group);
+    if (ow == 0) ow = in_groups_of(4, OW, group);
 #else
-    ow = in_groups_of_four(OW, group);
+    ow = in_groups_of(4, OW, group);
 #endif
 #endif
     for (; ow < OW; ++ow) {

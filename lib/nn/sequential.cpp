@@ -105,10 +105,9 @@ const Tensor& Sequential::forward(const Tensor& x) {
         conv->forward_each(*h, mode_, [batch_norm](std::size_t n, int, const float* out) {
           batch_norm->eval_relu_pool_sample(n, out);
         });
-        outputs_[i] = nullptr;
-        fused_[i] = Fusion::BatchNormReluMaxPool;
         h = &batch_norm->end_eval_relu_pool();
-        for (std::size_t k = i + 1; k < i + 3; ++k) {
+        // None of the convolution, BatchNorm and ReLU outputs is kept: marked as run fused with the next.
+        for (std::size_t k = i; k < i + 3; ++k) {
           outputs_[k] = nullptr;
           fused_[k] = Fusion::BatchNormReluMaxPool;
         }
