@@ -47,12 +47,15 @@ const Tensor& GroupNorm::forward(const Tensor& x, Mode) {
   const std::size_t block = group_channels * positions_;
   ensure_shape(output_, shape);
   stats_.resize(batch * groups_);
-  for (std::size_t n = 0; n < batch; ++n)
-    for (std::size_t g = 0; g < groups_; ++g) {
-      const std::size_t at = (n * groups_ + g) * block;
-      stats_[n * groups_ + g] = segment_norm::forward(x.data() + at, output_.data() + at, group_channels,
-                                                      positions_, options_.eps, group_affine(g));
-    }
+  // Samples are independent: split over the pool, every block computed as on one thread.
+  segment_norm::for_ranges(batch, channels_ * positions_, [&](std::size_t first, std::size_t last) {
+    for (std::size_t n = first; n < last; ++n)
+      for (std::size_t g = 0; g < groups_; ++g) {
+        const std::size_t at = (n * groups_ + g) * block;
+        stats_[n * groups_ + g] = segment_norm::forward(x.data() + at, output_.data() + at, group_channels,
+                                                        positions_, options_.eps, group_affine(g));
+      }
+  });
   input_ = &x;
   return output_;
 }
@@ -65,17 +68,32 @@ const Tensor& GroupNorm::backward(const Tensor& dy) {
   const std::size_t batch = dy.shape()[0], group_channels = channels_ / groups_;
   const std::size_t block = group_channels * positions_;
   ensure_shape(input_grad_, shape_of(dy));
+  // Each (sample, channel)'s Σ dy·x̂ and Σ dy, taken with dx sample by sample (split over the pool), then
+  // added over the batch in sample order: the same sums in the same order on any number of threads.
+  if (options_.affine) {
+    channel_dy_xhat_.resize(batch * channels_);
+    channel_dy_.resize(batch * channels_);
+  }
+  segment_norm::for_ranges(batch, channels_ * positions_, [&](std::size_t first, std::size_t last) {
+    for (std::size_t n = first; n < last; ++n)
+      for (std::size_t g = 0; g < groups_; ++g) {
+        const std::size_t at = (n * groups_ + g) * block, sums_at = n * channels_ + g * group_channels;
+        segment_norm::backward(input_->data() + at, dy.data() + at, input_grad_.data() + at, group_channels,
+                               positions_, stats_[n * groups_ + g], group_affine(g),
+                               options_.affine ? segment_norm::GradSinks{channel_dy_xhat_.data() + sums_at,
+                                                                         channel_dy_.data() + sums_at}
+                                               : segment_norm::GradSinks{});
+      }
+  });
+  if (!options_.affine) return input_grad_;
   std::fill(dweight_acc_.begin(), dweight_acc_.end(), 0.0);
   std::fill(dbias_acc_.begin(), dbias_acc_.end(), 0.0);
   for (std::size_t n = 0; n < batch; ++n)
-    for (std::size_t g = 0; g < groups_; ++g) {
-      const std::size_t at = (n * groups_ + g) * block, first = g * group_channels;
-      segment_norm::backward(input_->data() + at, dy.data() + at, input_grad_.data() + at, group_channels,
-                             positions_, stats_[n * groups_ + g], group_affine(g),
-                             options_.affine ? dweight_acc_.data() + first : nullptr,
-                             options_.affine ? dbias_acc_.data() + first : nullptr);
+    for (std::size_t c = 0; c < channels_; ++c) {
+      dweight_acc_[c] += channel_dy_xhat_[n * channels_ + c];
+      dbias_acc_[c] += channel_dy_[n * channels_ + c];
     }
-  for (std::size_t c = 0; c < dweight_acc_.size(); ++c) {
+  for (std::size_t c = 0; c < channels_; ++c) {
     weight_grad.data()[c] += static_cast<float>(dweight_acc_[c]);
     bias_grad.data()[c] += static_cast<float>(dbias_acc_[c]);
   }

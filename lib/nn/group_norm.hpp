@@ -38,9 +38,10 @@ class GroupNorm : public Layer {
   std::size_t groups_, channels_;
   GroupNormOptions options_;
   const Tensor* input_ = nullptr;
-  std::size_t positions_ = 0;                    // H·W of the last forward (1 for dense input)
-  std::vector<segment_norm::Stats> stats_;       // [N·G]
-  std::vector<double> dweight_acc_, dbias_acc_;  // [C], γ/β gradient sums over the batch, in double
+  std::size_t positions_ = 0;                         // H·W of the last forward (1 for dense input)
+  std::vector<segment_norm::Stats> stats_;            // [N·G]
+  std::vector<double> dweight_acc_, dbias_acc_;       // [C], γ/β gradient sums over the batch, in double
+  std::vector<double> channel_dy_xhat_, channel_dy_;  // [N·C], each sample's part of them
   Tensor output_, input_grad_;
 };
 

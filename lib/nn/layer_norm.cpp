@@ -49,9 +49,12 @@ const Tensor& LayerNorm::forward(const Tensor& x, Mode) {
   ensure_shape(output_, shape);
   stats_.resize(batch);
   const segment_norm::Affine aff = affine();
-  for (std::size_t n = 0; n < batch; ++n)
-    stats_[n] = segment_norm::forward(x.data() + n * features_, output_.data() + n * features_, channels_,
-                                      positions_, options_.eps, aff);
+  // Samples are independent: split over the pool, every sample computed as on one thread.
+  segment_norm::for_ranges(batch, features_, [&](std::size_t first, std::size_t last) {
+    for (std::size_t n = first; n < last; ++n)
+      stats_[n] = segment_norm::forward(x.data() + n * features_, output_.data() + n * features_, channels_,
+                                        positions_, options_.eps, aff);
+  });
   input_ = &x;
   return output_;
 }
@@ -63,15 +66,46 @@ const Tensor& LayerNorm::backward(const Tensor& dy) {
                      (input_ ? to_string(shape_of(*input_)) : std::string("none")));
   const std::size_t batch = dy.shape()[0];
   ensure_shape(input_grad_, shape_of(dy));
-  std::fill(dweight_acc_.begin(), dweight_acc_.end(), 0.0);
-  std::fill(dbias_acc_.begin(), dbias_acc_.end(), 0.0);
   const segment_norm::Affine aff = affine();
-  double* dweight = options_.affine ? dweight_acc_.data() : nullptr;
-  double* dbias = options_.affine ? dbias_acc_.data() : nullptr;
-  for (std::size_t n = 0; n < batch; ++n)
-    segment_norm::backward(input_->data() + n * features_, dy.data() + n * features_,
-                           input_grad_.data() + n * features_, channels_, positions_, stats_[n], aff, dweight,
-                           dbias);
+  const bool per_channel = options_.affine && options_.per_channel_affine;
+  if (per_channel) {
+    channel_dy_xhat_.resize(batch * channels_);
+    channel_dy_.resize(batch * channels_);
+  }
+  if (options_.affine) {
+    std::fill(dweight_acc_.begin(), dweight_acc_.end(), 0.0);
+    std::fill(dbias_acc_.begin(), dbias_acc_.end(), 0.0);
+  }
+  // dx sample by sample, split over the pool; the γ/β gradients add over the batch in sample order on any
+  // number of threads. Per channel, each sample's Σ dy·x̂ and Σ dy per channel are kept and added
+  // afterwards. Per element, on one thread each sample adds its part while it is in cache; split over
+  // threads, a second pass splits the elements instead, each thread adding its range over the samples.
+  const bool per_element = options_.affine && !per_channel;
+  const bool split = segment_norm::splits(batch, features_);
+  segment_norm::for_ranges(batch, features_, [&](std::size_t first, std::size_t last) {
+    for (std::size_t n = first; n < last; ++n) {
+      segment_norm::GradSinks sinks;
+      if (per_channel) sinks = {channel_dy_xhat_.data() + n * channels_, channel_dy_.data() + n * channels_};
+      if (per_element && !split) sinks = {nullptr, nullptr, dweight_acc_.data(), dbias_acc_.data()};
+      segment_norm::backward(input_->data() + n * features_, dy.data() + n * features_,
+                             input_grad_.data() + n * features_, channels_, positions_, stats_[n], aff,
+                             sinks);
+    }
+  });
+  if (!options_.affine) return input_grad_;
+  if (per_channel) {
+    for (std::size_t n = 0; n < batch; ++n)
+      for (std::size_t c = 0; c < channels_; ++c) {
+        dweight_acc_[c] += channel_dy_xhat_[n * channels_ + c];
+        dbias_acc_[c] += channel_dy_[n * channels_ + c];
+      }
+  } else if (split) {
+    segment_norm::for_ranges(features_, batch, [&](std::size_t first, std::size_t last) {
+      for (std::size_t n = 0; n < batch; ++n)
+        segment_norm::add_element_grads(input_->data() + n * features_, dy.data() + n * features_, first,
+                                        last, stats_[n], dweight_acc_.data(), dbias_acc_.data());
+    });
+  }
   for (std::size_t i = 0; i < dweight_acc_.size(); ++i) {
     weight_grad.data()[i] += static_cast<float>(dweight_acc_[i]);
     bias_grad.data()[i] += static_cast<float>(dbias_acc_[i]);

@@ -42,8 +42,9 @@ class LayerNorm : public Layer {
   LayerNormOptions options_;
   std::size_t features_, channels_, positions_;  // per sample: features = channels·positions
   const Tensor* input_ = nullptr;
-  std::vector<segment_norm::Stats> stats_;       // per sample
-  std::vector<double> dweight_acc_, dbias_acc_;  // γ/β gradient sums over the batch, in double
+  std::vector<segment_norm::Stats> stats_;            // per sample
+  std::vector<double> dweight_acc_, dbias_acc_;       // γ/β gradient sums over the batch, in double
+  std::vector<double> channel_dy_xhat_, channel_dy_;  // [N·C] with per-channel γ: each sample's part
   Tensor output_, input_grad_;
 };
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/parallel.hpp"
 #include "nn/lane_sum.hpp"
 
 namespace bnlab::nn::segment_norm {
@@ -19,17 +20,21 @@ Stats forward(const float* x, float* y, std::size_t channels, std::size_t positi
   const Stats stats{static_cast<float>(mean),
                     static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(count) + eps))};
 
+  // The block is contiguous: without γ, or with one per element, it is one run of count values.
   const float m = stats.mean, inv_std = stats.inv_std;
-  for (std::size_t c = 0; c < channels; ++c) {
-    const float* xc = x + c * positions;
-    float* yc = y + c * positions;
-    if (!affine.gamma) {
-      for (std::size_t p = 0; p < positions; ++p) yc[p] = (xc[p] - m) * inv_std;
-    } else if (affine.per_element) {
-      const float* gc = affine.gamma + c * positions;
-      const float* bc = affine.beta + c * positions;
-      for (std::size_t p = 0; p < positions; ++p) yc[p] = (xc[p] - m) * inv_std * gc[p] + bc[p];
-    } else {
+  if (!affine.gamma) {
+    for (std::size_t i = 0; i < count; ++i) y[i] = (x[i] - m) * inv_std;
+  } else if (affine.per_element) {
+    const float *gamma = affine.gamma, *beta = affine.beta;
+    for (std::size_t i = 0; i < count; ++i) y[i] = (x[i] - m) * inv_std * gamma[i] + beta[i];
+  } else if (positions == 1) {
+    // Dense input: one loop across the channels instead of a loop of one value per channel.
+    for (std::size_t c = 0; c < channels; ++c)
+      y[c] = (x[c] - m) * (inv_std * affine.gamma[c]) + affine.beta[c];
+  } else {
+    for (std::size_t c = 0; c < channels; ++c) {
+      const float* xc = x + c * positions;
+      float* yc = y + c * positions;
       const float scale = inv_std * affine.gamma[c], shift = affine.beta[c];
       for (std::size_t p = 0; p < positions; ++p) yc[p] = (xc[p] - m) * scale + shift;
     }
@@ -38,10 +43,10 @@ Stats forward(const float* x, float* y, std::size_t channels, std::size_t positi
 }
 
 void backward(const float* x, const float* dy, float* dx, std::size_t channels, std::size_t positions,
-              Stats stats, const Affine& affine, double* dgamma, double* dbeta) {
+              Stats stats, const Affine& affine, const GradSinks& sinks) {
   const std::size_t count = channels * positions;
   const float mean = stats.mean, inv_std = stats.inv_std;
-  // Pass 1: Σ ĝ and Σ ĝ·x̂ over the block (ĝ = dy·γ), and the γ/β gradients.
+  // Pass 1: Σ ĝ and Σ ĝ·x̂ over the block (ĝ = dy·γ), and each channel's Σ dy·x̂ and Σ dy.
   double sum_g = 0.0, sum_g_xhat = 0.0;
   if (affine.gamma && affine.per_element) {
     const float* gamma = affine.gamma;
@@ -49,24 +54,27 @@ void backward(const float* x, const float* dy, float* dx, std::size_t channels, 
         count, [=](std::size_t i) { return double(dy[i]) * gamma[i]; },
         [=](std::size_t i) { return double(dy[i]) * gamma[i] * ((x[i] - mean) * inv_std); }, sum_g,
         sum_g_xhat);
-    if (dgamma && dbeta)
-      for (std::size_t i = 0; i < count; ++i) {
-        dgamma[i] += double(dy[i]) * ((x[i] - mean) * inv_std);
-        dbeta[i] += dy[i];
-      }
+    if (sinks.dgamma && sinks.dbeta) add_element_grads(x, dy, 0, count, stats, sinks.dgamma, sinks.dbeta);
   } else {
     for (std::size_t c = 0; c < channels; ++c) {
       const float* xc = x + c * positions;
       const float* dyc = dy + c * positions;
       double sum_dy = 0.0, sum_dy_xhat = 0.0;
-      lane_sum2(
-          positions, [=](std::size_t p) { return double(dyc[p]); },
-          [=](std::size_t p) { return double(dyc[p]) * ((xc[p] - mean) * inv_std); }, sum_dy, sum_dy_xhat);
+      if (positions == 1) {
+        // Dense input (GroupNorm after a dense layer): a lane sum of one value is 0.0 + value, but setting
+        // up and folding its 32 lanes per channel made this loop 3× the cost of the whole rest of the step.
+        sum_dy += 0.0 + double(dyc[0]);
+        sum_dy_xhat += 0.0 + double(dyc[0]) * ((xc[0] - mean) * inv_std);
+      } else {
+        lane_sum2(
+            positions, [=](std::size_t p) { return double(dyc[p]); },
+            [=](std::size_t p) { return double(dyc[p]) * ((xc[p] - mean) * inv_std); }, sum_dy, sum_dy_xhat);
+      }
       const double gamma = affine.gamma ? affine.gamma[c] : 1.0;
       sum_g += gamma * sum_dy;
       sum_g_xhat += gamma * sum_dy_xhat;
-      if (dgamma) dgamma[c] += sum_dy_xhat;
-      if (dbeta) dbeta[c] += sum_dy;
+      if (sinks.channel_dy_xhat) sinks.channel_dy_xhat[c] = sum_dy_xhat;
+      if (sinks.channel_dy) sinks.channel_dy[c] = sum_dy;
     }
   }
   // Pass 2: dx = 1/σ·ĝ + slope·(x − μ) + offset, the compact formula expanded per element.
@@ -74,19 +82,48 @@ void backward(const float* x, const float* dy, float* dx, std::size_t channels, 
                mean_g_xhat = sum_g_xhat / static_cast<double>(count);
   const float slope = static_cast<float>(-double(inv_std) * inv_std * mean_g_xhat);
   const float offset = static_cast<float>(-double(inv_std) * mean_g);
-  for (std::size_t c = 0; c < channels; ++c) {
-    const float* xc = x + c * positions;
-    const float* dyc = dy + c * positions;
-    float* dxc = dx + c * positions;
-    if (affine.gamma && affine.per_element) {
-      const float* gc = affine.gamma + c * positions;
-      for (std::size_t p = 0; p < positions; ++p)
-        dxc[p] = inv_std * (dyc[p] * gc[p]) + slope * (xc[p] - mean) + offset;
-    } else {
+  if (affine.gamma && affine.per_element) {
+    const float* gamma = affine.gamma;
+    for (std::size_t i = 0; i < count; ++i)
+      dx[i] = inv_std * (dy[i] * gamma[i]) + slope * (x[i] - mean) + offset;
+  } else if (positions == 1) {
+    for (std::size_t c = 0; c < channels; ++c) {
+      const float scale = inv_std * (affine.gamma ? affine.gamma[c] : 1.0f);
+      dx[c] = scale * dy[c] + slope * (x[c] - mean) + offset;
+    }
+  } else {
+    for (std::size_t c = 0; c < channels; ++c) {
+      const float* xc = x + c * positions;
+      const float* dyc = dy + c * positions;
+      float* dxc = dx + c * positions;
       const float scale = inv_std * (affine.gamma ? affine.gamma[c] : 1.0f);
       for (std::size_t p = 0; p < positions; ++p) dxc[p] = scale * dyc[p] + slope * (xc[p] - mean) + offset;
     }
   }
+}
+
+void add_element_grads(const float* x, const float* dy, std::size_t first, std::size_t last, Stats stats,
+                       double* dgamma, double* dbeta) {
+  const float mean = stats.mean, inv_std = stats.inv_std;
+  for (std::size_t i = first; i < last; ++i) {
+    dgamma[i] += double(dy[i]) * ((x[i] - mean) * inv_std);
+    dbeta[i] += dy[i];
+  }
+}
+
+bool splits(std::size_t count, std::size_t item_size) {
+  // As BatchNorm's threshold: below it the pool's hand-off costs more than the work.
+  constexpr std::size_t kParallelValues = 1 << 15;
+  return core::threads() > 1 && count > 1 && count * item_size >= kParallelValues;
+}
+
+void for_ranges(std::size_t count, std::size_t item_size,
+                const std::function<void(std::size_t, std::size_t)>& body) {
+  if (!splits(count, item_size)) {
+    body(0, count);
+    return;
+  }
+  core::parallel_for(count, [&](std::size_t first, std::size_t last, int) { body(first, last); });
 }
 
 }  // namespace bnlab::nn::segment_norm

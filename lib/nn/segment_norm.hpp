@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 
 namespace bnlab::nn::segment_norm {
 
@@ -23,9 +24,32 @@ struct Stats {
 Stats forward(const float* x, float* y, std::size_t channels, std::size_t positions, double eps,
               const Affine& affine);
 
-// Writes dx = 1/σ·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·γ, and, when both are given, ADDS Σ dy·x̂ and Σ dy
-// into dgamma/dbeta (indexed like γ; summing over the batch is the caller's loop).
+// Where the γ/β gradients of one block go. Per-channel (or no) γ: channel_dy_xhat and channel_dy, if
+// given, receive each channel's Σ dy·x̂ and Σ dy (written, not added: the gradients are their sums over the
+// batch, which the caller takes in sample order, so splitting samples over threads changes nothing).
+// Per-element γ: dgamma and dbeta, if given, get dy·x̂ and dy ADDED (a caller splitting samples over
+// threads leaves them null and calls add_element_grads afterwards).
+struct GradSinks {
+  double* channel_dy_xhat = nullptr;
+  double* channel_dy = nullptr;
+  double* dgamma = nullptr;
+  double* dbeta = nullptr;
+};
+
+// Writes dx = 1/σ·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = dy·γ, and the γ/β gradient parts into sinks.
 void backward(const float* x, const float* dy, float* dx, std::size_t channels, std::size_t positions,
-              Stats stats, const Affine& affine, double* dgamma, double* dbeta);
+              Stats stats, const Affine& affine, const GradSinks& sinks);
+
+// Per-element γ: ADDS dy·x̂ into dgamma and dy into dbeta at the block's elements [first, last).
+void add_element_grads(const float* x, const float* dy, std::size_t first, std::size_t last, Stats stats,
+                       double* dgamma, double* dbeta);
+
+// Whether for_ranges splits count items of item_size values each over the thread pool: when there is more
+// than one thread and enough values to pay for the hand-off.
+bool splits(std::size_t count, std::size_t item_size);
+// body(first, last) over [0, count) items: split over the thread pool when splits(), else all on this
+// thread.
+void for_ranges(std::size_t count, std::size_t item_size,
+                const std::function<void(std::size_t, std::size_t)>& body);
 
 }  // namespace bnlab::nn::segment_norm

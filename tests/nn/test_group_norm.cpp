@@ -1,10 +1,14 @@
-// GroupNorm: PyTorch goldens, gradients at several batch sizes, the divisibility error, LN equivalence.
+// GroupNorm: PyTorch goldens, gradients at several batch sizes, thread invariance, the divisibility error,
+// LN equivalence.
 #include "nn/group_norm.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/rng.hpp"
 #include "nn/layer_norm.hpp"
+#include "support/bit_identical.hpp"
 #include "support/gradient_check.hpp"
 #include "support/norm_goldens.hpp"
 
@@ -51,6 +55,35 @@ TEST_CASE("groupnorm/gradients", "[nn][groupnorm]") {
     test::check_layer_gradients(one_group, {n, 3, 2, 2}, 70 + n);
     nn::GroupNorm plain(2, 4, none);
     test::check_layer_gradients(plain, {n, 4, 2, 2}, 80 + n);
+  }
+}
+
+TEST_CASE("groupnorm/the same bits on one thread and on two", "[nn][groupnorm]") {
+  // Inputs large enough to be split over the pool (samples), images and dense; γ and β not 1 and 0.
+  for (const Shape& shape : {Shape{16, 32, 8, 8}, Shape{256, 128}}) {
+    CAPTURE(to_string(shape));
+    nn::GroupNorm gn(8, shape[1]);
+    core::Rng rng(11);
+    for (auto& v : gn.weight) v = rng.normal(1.f, 0.5f);
+    for (auto& v : gn.bias) v = rng.normal();
+    Tensor x = Tensor::from_shape(shape), dy = Tensor::from_shape(shape);
+    for (auto& v : x) v = rng.normal(0.5f, 2.f);
+    for (auto& v : dy) v = rng.normal();
+    Tensor y[2], dx[2], dweight[2], dbias[2];
+    for (int threads : {1, 2}) {
+      core::set_threads(threads);
+      std::fill(gn.weight_grad.begin(), gn.weight_grad.end(), 0.0f);
+      std::fill(gn.bias_grad.begin(), gn.bias_grad.end(), 0.0f);
+      y[threads - 1] = gn.forward(x, nn::Mode::Train);
+      dx[threads - 1] = gn.backward(dy);
+      dweight[threads - 1] = gn.weight_grad;
+      dbias[threads - 1] = gn.bias_grad;
+    }
+    core::set_threads(1);
+    CHECK(test::bit_identical(y[0], y[1]));
+    CHECK(test::bit_identical(dx[0], dx[1]));
+    CHECK(test::bit_identical(dweight[0], dweight[1]));
+    CHECK(test::bit_identical(dbias[0], dbias[1]));
   }
 }
 

@@ -1,9 +1,13 @@
-// LayerNorm: PyTorch goldens, gradients at several batch sizes, per-sample independence, shapes.
+// LayerNorm: PyTorch goldens, gradients at several batch sizes, per-sample independence, thread
+// invariance, shapes.
 #include "nn/layer_norm.hpp"
 
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/rng.hpp"
+#include "support/bit_identical.hpp"
 #include "support/gradient_check.hpp"
 #include "support/norm_goldens.hpp"
 
@@ -69,6 +73,44 @@ TEST_CASE("layernorm/normalizes each sample on its own", "[nn][layernorm]") {
   for (std::size_t i = 0; i < 4; ++i) CHECK(y(0, i) == Approx((batch(0, i) - 2.5) / std::sqrt(1.25 + 1e-5)));
   const Tensor alone = ln.forward(Tensor{{-10.f, 0.f, 10.f, 40.f}}, nn::Mode::Train);
   for (std::size_t i = 0; i < 4; ++i) CHECK(alone(0, i) == y(1, i));
+}
+
+TEST_CASE("layernorm/the same bits on one thread and on two", "[nn][layernorm]") {
+  // Inputs large enough to be split over the pool, with each kind of affine (per element, per channel,
+  // none) and dense input; γ and β not 1 and 0.
+  struct Case {
+    Shape shape;
+    bool affine, per_channel;
+  };
+  for (const Case& c : {Case{{16, 32, 8, 8}, true, false}, Case{{16, 32, 8, 8}, true, true},
+                        Case{{16, 32, 8, 8}, false, false}, Case{{128, 256}, true, false}}) {
+    CAPTURE(to_string(c.shape), c.affine, c.per_channel);
+    nn::LayerNormOptions options;
+    options.affine = c.affine;
+    options.per_channel_affine = c.per_channel;
+    nn::LayerNorm ln(Shape(c.shape.begin() + 1, c.shape.end()), options);
+    core::Rng rng(12);
+    for (auto& v : ln.weight) v = rng.normal(1.f, 0.5f);
+    for (auto& v : ln.bias) v = rng.normal();
+    Tensor x = Tensor::from_shape(c.shape), dy = Tensor::from_shape(c.shape);
+    for (auto& v : x) v = rng.normal(0.5f, 2.f);
+    for (auto& v : dy) v = rng.normal();
+    Tensor y[2], dx[2], dweight[2], dbias[2];
+    for (int threads : {1, 2}) {
+      core::set_threads(threads);
+      std::fill(ln.weight_grad.begin(), ln.weight_grad.end(), 0.0f);
+      std::fill(ln.bias_grad.begin(), ln.bias_grad.end(), 0.0f);
+      y[threads - 1] = ln.forward(x, nn::Mode::Train);
+      dx[threads - 1] = ln.backward(dy);
+      dweight[threads - 1] = ln.weight_grad;
+      dbias[threads - 1] = ln.bias_grad;
+    }
+    core::set_threads(1);
+    CHECK(test::bit_identical(y[0], y[1]));
+    CHECK(test::bit_identical(dx[0], dx[1]));
+    CHECK(test::bit_identical(dweight[0], dweight[1]));
+    CHECK(test::bit_identical(dbias[0], dbias[1]));
+  }
 }
 
 TEST_CASE("layernorm/shapes, params and description", "[nn][layernorm]") {
