@@ -4,6 +4,8 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "nn/max_pool2d.hpp"
 
 namespace bnlab::nn {
 
@@ -40,13 +42,18 @@ segment_norm::Affine GroupNorm::group_affine(std::size_t group) const {
   return {weight.data() + first, bias.data() + first, false};
 }
 
+Shape GroupNorm::begin_forward(const Shape& in) {
+  const Shape shape = output_shape(in);
+  positions_ = element_count(shape) / (shape[0] * channels_);
+  stats_.resize(shape[0] * groups_);
+  return shape;
+}
+
 const Tensor& GroupNorm::forward(const Tensor& x, Mode) {
-  const Shape shape = output_shape(shape_of(x));
+  const Shape shape = begin_forward(shape_of(x));
   const std::size_t batch = shape[0], group_channels = channels_ / groups_;
-  positions_ = element_count(shape) / (batch * channels_);
   const std::size_t block = group_channels * positions_;
   ensure_shape(output_, shape);
-  stats_.resize(batch * groups_);
   // Samples are independent: split over the pool, every block computed as on one thread.
   segment_norm::for_ranges(batch, channels_ * positions_, [&](std::size_t first, std::size_t last) {
     for (std::size_t n = first; n < last; ++n)
@@ -60,32 +67,17 @@ const Tensor& GroupNorm::forward(const Tensor& x, Mode) {
   return output_;
 }
 
-const Tensor& GroupNorm::backward(const Tensor& dy) {
-  if (!input_ || shape_of(dy) != shape_of(*input_))
-    throw ShapeError("groupnorm: backward got dy " + to_string(shape_of(dy)) +
-                     " but the last forward input was " +
-                     (input_ ? to_string(shape_of(*input_)) : std::string("none")));
-  const std::size_t batch = dy.shape()[0], group_channels = channels_ / groups_;
-  const std::size_t block = group_channels * positions_;
-  ensure_shape(input_grad_, shape_of(dy));
-  // Each (sample, channel)'s Σ dy·x̂ and Σ dy, taken with dx sample by sample (split over the pool), then
-  // added over the batch in sample order: the same sums in the same order on any number of threads.
+void GroupNorm::begin_backward(std::size_t batch) {
+  // Each (sample, channel)'s Σ dy·x̂ and Σ dy, taken with dx sample by sample (from any thread), then added
+  // over the batch in sample order: the same sums in the same order on any number of threads.
   if (options_.affine) {
     channel_dy_xhat_.resize(batch * channels_);
     channel_dy_.resize(batch * channels_);
   }
-  segment_norm::for_ranges(batch, channels_ * positions_, [&](std::size_t first, std::size_t last) {
-    for (std::size_t n = first; n < last; ++n)
-      for (std::size_t g = 0; g < groups_; ++g) {
-        const std::size_t at = (n * groups_ + g) * block, sums_at = n * channels_ + g * group_channels;
-        segment_norm::backward(input_->data() + at, dy.data() + at, input_grad_.data() + at, group_channels,
-                               positions_, stats_[n * groups_ + g], group_affine(g),
-                               options_.affine ? segment_norm::GradSinks{channel_dy_xhat_.data() + sums_at,
-                                                                         channel_dy_.data() + sums_at}
-                                               : segment_norm::GradSinks{});
-      }
-  });
-  if (!options_.affine) return input_grad_;
+}
+
+void GroupNorm::add_parameter_grads(std::size_t batch) {
+  if (!options_.affine) return;
   std::fill(dweight_acc_.begin(), dweight_acc_.end(), 0.0);
   std::fill(dbias_acc_.begin(), dbias_acc_.end(), 0.0);
   for (std::size_t n = 0; n < batch; ++n)
@@ -97,7 +89,86 @@ const Tensor& GroupNorm::backward(const Tensor& dy) {
     weight_grad.data()[c] += static_cast<float>(dweight_acc_[c]);
     bias_grad.data()[c] += static_cast<float>(dbias_acc_[c]);
   }
+}
+
+const Tensor& GroupNorm::backward(const Tensor& dy) {
+  if (!input_ || shape_of(dy) != shape_of(*input_))
+    throw ShapeError("groupnorm: backward got dy " + to_string(shape_of(dy)) +
+                     " but the last forward input was " +
+                     (input_ ? to_string(shape_of(*input_)) : std::string("none")));
+  const std::size_t batch = dy.shape()[0], group_channels = channels_ / groups_;
+  const std::size_t block = group_channels * positions_;
+  ensure_shape(input_grad_, shape_of(dy));
+  begin_backward(batch);
+  segment_norm::for_ranges(batch, channels_ * positions_, [&](std::size_t first, std::size_t last) {
+    for (std::size_t n = first; n < last; ++n)
+      for (std::size_t g = 0; g < groups_; ++g) {
+        const std::size_t at = (n * groups_ + g) * block, sums_at = n * channels_ + g * group_channels;
+        segment_norm::backward(input_->data() + at, dy.data() + at, input_grad_.data() + at, group_channels,
+                               positions_, stats_[n * groups_ + g], group_affine(g),
+                               options_.affine ? segment_norm::GradSinks{channel_dy_xhat_.data() + sums_at,
+                                                                         channel_dy_.data() + sums_at}
+                                               : segment_norm::GradSinks{});
+      }
+  });
+  add_parameter_grads(batch);
   return input_grad_;
+}
+
+void GroupNorm::begin_relu_pool(const Shape& input_shape, MaxPool2d& pool) {
+  const Shape shape = begin_forward(input_shape);
+  if (shape.size() != 4) throw ShapeError("groupnorm: pooling fused after it needs [N, C, H, W] input");
+  pool.begin_forward(shape, /*then_relu=*/true);
+  pool_ = &pool;
+  input_ = nullptr;  // until end_relu_pool
+}
+
+void GroupNorm::relu_pool_sample(std::size_t n, const float* x) {
+  const std::size_t group_channels = channels_ / groups_, block = group_channels * positions_;
+  const float* gamma = options_.affine ? weight.data() : nullptr;
+  const float* beta = options_.affine ? bias.data() : nullptr;
+  for (std::size_t g = 0; g < groups_; ++g) {
+    const segment_norm::Stats stats = segment_norm::statistics(x + g * block, block, options_.eps);
+    stats_[n * groups_ + g] = stats;
+    // forward's y = (x − μ)·(1/σ·γ) + β, the same operations (an added +0 without affine changes no
+    // rectified value), taken value by value by the pooling.
+    for (std::size_t c = g * group_channels; c < (g + 1) * group_channels; ++c)
+      pool_->forward_plane(n * channels_ + c, x + c * positions_,
+                           MaxPool2d::AffineRelu{stats.mean, gamma ? stats.inv_std * gamma[c] : stats.inv_std,
+                                                 beta ? beta[c] : 0.0f});
+  }
+}
+
+const Tensor& GroupNorm::end_relu_pool(const Tensor& x) {
+  if (output_shape(shape_of(x))[0] * groups_ != stats_.size())
+    throw ShapeError("groupnorm: end_relu_pool got " + to_string(shape_of(x)) + ", not the input begun with");
+  input_ = &x;
+  const std::size_t workers = static_cast<std::size_t>(core::threads());
+  plane_scratch_.resize(workers * channels_ * positions_);
+  begin_backward(shape_of(x)[0]);
+  return pool_->output();
+}
+
+void GroupNorm::backward_relu_pool_sample(std::size_t n, int worker, const Tensor& dy, float* dx) {
+  const std::size_t group_channels = channels_ / groups_, block = group_channels * positions_;
+  float* plane = plane_scratch_.data() + static_cast<std::size_t>(worker) * channels_ * positions_;
+  // Unpooled through the ReLU: the windows it blocked are marked, so each plane is dL/d(this layer's
+  // output) bit for bit as the ReLU's and the pooling's backward make it.
+  for (std::size_t c = 0; c < channels_; ++c)
+    pool_->backward_plane(n * channels_ + c, dy, plane + c * positions_);
+  const float* x = input_->data() + n * channels_ * positions_;
+  for (std::size_t g = 0; g < groups_; ++g) {
+    const std::size_t sums_at = n * channels_ + g * group_channels;
+    segment_norm::backward(x + g * block, plane + g * block, dx + g * block, group_channels, positions_,
+                           stats_[n * groups_ + g], group_affine(g),
+                           options_.affine ? segment_norm::GradSinks{channel_dy_xhat_.data() + sums_at,
+                                                                     channel_dy_.data() + sums_at}
+                                           : segment_norm::GradSinks{});
+  }
+}
+
+void GroupNorm::end_backward_relu_pool() {
+  add_parameter_grads(shape_of(*input_)[0]);
 }
 
 void GroupNorm::initialize(core::Rng&) {

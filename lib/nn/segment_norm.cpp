@@ -8,9 +8,7 @@
 
 namespace bnlab::nn::segment_norm {
 
-Stats forward(const float* x, float* y, std::size_t channels, std::size_t positions, double eps,
-              const Affine& affine) {
-  const std::size_t count = channels * positions;
+Stats statistics(const float* x, std::size_t count, double eps) {
   const double mean =
       lane_sum(count, [x](std::size_t i) { return double(x[i]); }) / static_cast<double>(count);
   const double squares = lane_sum(count, [x, mean](std::size_t i) {
@@ -19,7 +17,13 @@ Stats forward(const float* x, float* y, std::size_t channels, std::size_t positi
   });
   const Stats stats{static_cast<float>(mean),
                     static_cast<float>(1.0 / std::sqrt(squares / static_cast<double>(count) + eps))};
+  return stats;
+}
 
+Stats forward(const float* x, float* y, std::size_t channels, std::size_t positions, double eps,
+              const Affine& affine) {
+  const std::size_t count = channels * positions;
+  const Stats stats = statistics(x, count, eps);
   // The block is contiguous: without γ, or with one per element, it is one run of count values.
   const float m = stats.mean, inv_std = stats.inv_std;
   if (!affine.gamma) {

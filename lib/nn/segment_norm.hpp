@@ -20,7 +20,9 @@ struct Stats {
   float inv_std = 1.0f;
 };
 
-// y = (x − μ)/√(σ² + eps)·γ + β over the block; sums in double, two passes.
+// The block's mean and 1/√(σ² + eps) (biased variance) of count values; sums in double, two passes.
+Stats statistics(const float* x, std::size_t count, double eps);
+// y = (x − μ)/√(σ² + eps)·γ + β over the block, with statistics(x, channels·positions, eps).
 Stats forward(const float* x, float* y, std::size_t channels, std::size_t positions, double eps,
               const Affine& affine);
 
