@@ -123,7 +123,7 @@ void GroupNorm::begin_relu_pool(const Shape& input_shape, MaxPool2d& pool) {
   input_ = nullptr;  // until end_relu_pool
 }
 
-void GroupNorm::relu_pool_sample(std::size_t n, const float* x) {
+void GroupNorm::relu_pool_sample(std::size_t n, int, const float* x) {
   const std::size_t group_channels = channels_ / groups_, block = group_channels * positions_;
   const float* gamma = options_.affine ? weight.data() : nullptr;
   const float* beta = options_.affine ? bias.data() : nullptr;
@@ -145,11 +145,20 @@ const Tensor& GroupNorm::end_relu_pool(const Tensor& x) {
   input_ = &x;
   const std::size_t workers = static_cast<std::size_t>(core::threads());
   plane_scratch_.resize(workers * channels_ * positions_);
-  begin_backward(shape_of(x)[0]);
   return pool_->output();
 }
 
-void GroupNorm::backward_relu_pool_sample(std::size_t n, int worker, const Tensor& dy, float* dx) {
+void GroupNorm::begin_backward_relu_pool(const Tensor& dy) {
+  if (!input_ || !pool_ || shape_of(dy) != shape_of(pool_->output()))
+    throw ShapeError("groupnorm: backward of the fused pooling got dy " + to_string(shape_of(dy)) +
+                     (input_ && pool_ ? " but the pooling's output is " + to_string(shape_of(pool_->output()))
+                                      : std::string(" before a fused forward")));
+  pooled_grad_ = &dy;
+  begin_backward(shape_of(*input_)[0]);
+}
+
+void GroupNorm::backward_relu_pool_sample(std::size_t n, int worker, float* dx) {
+  const Tensor& dy = *pooled_grad_;
   const std::size_t group_channels = channels_ / groups_, block = group_channels * positions_;
   float* plane = plane_scratch_.data() + static_cast<std::size_t>(worker) * channels_ * positions_;
   // Unpooled through the ReLU: the windows it blocked are marked, so each plane is dL/d(this layer's

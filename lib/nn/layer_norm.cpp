@@ -4,6 +4,8 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "nn/max_pool2d.hpp"
 
 namespace bnlab::nn {
 
@@ -111,6 +113,99 @@ const Tensor& LayerNorm::backward(const Tensor& dy) {
     bias_grad.data()[i] += static_cast<float>(dbias_acc_[i]);
   }
   return input_grad_;
+}
+
+void LayerNorm::begin_relu_pool(const Shape& input_shape, MaxPool2d& pool) {
+  const Shape shape = output_shape(input_shape);
+  if (shape.size() != 4) throw ShapeError("layernorm: pooling fused after it needs [N, C, H, W] input");
+  stats_.resize(shape[0]);
+  planes_ = shape[1];
+  plane_positions_ = shape[2] * shape[3];
+  plane_scratch_.resize(static_cast<std::size_t>(core::threads()) * features_);
+  pool.begin_forward(shape, /*then_relu=*/true);
+  pool_ = &pool;
+  input_ = nullptr;  // until end_relu_pool
+}
+
+void LayerNorm::relu_pool_sample(std::size_t n, int worker, const float* x) {
+  const segment_norm::Stats stats = segment_norm::statistics(x, features_, options_.eps);
+  stats_[n] = stats;
+  const segment_norm::Affine aff = affine();
+  float* plane = plane_scratch_.data() + static_cast<std::size_t>(worker) * features_;
+  // Run by run with forward's own operations; the pooling with then_relu is a ReLU → MaxPool2d pair.
+  for (std::size_t c = 0; c < planes_; ++c) {
+    const std::size_t at = c * plane_positions_;
+    // Per element, γ's run of plane c is at c·H·W, as in forward's one run of C·H·W values.
+    segment_norm::normalize_run(x + at, plane, c, plane_positions_, stats, aff);
+    pool_->forward_plane(n * planes_ + c, plane);
+  }
+}
+
+const Tensor& LayerNorm::end_relu_pool(const Tensor& x) {
+  if (output_shape(shape_of(x))[0] != stats_.size())
+    throw ShapeError("layernorm: end_relu_pool got " + to_string(shape_of(x)) + ", not the input begun with");
+  input_ = &x;
+  return pool_->output();
+}
+
+void LayerNorm::begin_backward_relu_pool(const Tensor& dy) {
+  if (!input_ || !pool_ || shape_of(dy) != shape_of(pool_->output()))
+    throw ShapeError("layernorm: backward of the fused pooling got dy " + to_string(shape_of(dy)) +
+                     (input_ && pool_ ? " but the pooling's output is " + to_string(shape_of(pool_->output()))
+                                      : std::string(" before a fused forward")));
+  pooled_grad_ = &dy;
+  const std::size_t batch = shape_of(*input_)[0];
+  if (options_.affine && options_.per_channel_affine) {
+    channel_dy_xhat_.resize(batch * channels_);
+    channel_dy_.resize(batch * channels_);
+  }
+  std::fill(dweight_acc_.begin(), dweight_acc_.end(), 0.0);
+  std::fill(dbias_acc_.begin(), dbias_acc_.end(), 0.0);
+}
+
+void LayerNorm::backward_relu_pool_sample(std::size_t n, int worker, float* dx) {
+  float* plane = plane_scratch_.data() + static_cast<std::size_t>(worker) * features_;
+  // Unpooled through the ReLU (the windows it blocked are marked): dL/d(output) bit for bit as the
+  // ReLU's and the pooling's backward make it.
+  for (std::size_t c = 0; c < planes_; ++c)
+    pool_->backward_plane(n * planes_ + c, *pooled_grad_, plane + c * plane_positions_);
+  const bool per_channel = options_.affine && options_.per_channel_affine;
+  segment_norm::GradSinks sinks;
+  if (per_channel) sinks = {channel_dy_xhat_.data() + n * channels_, channel_dy_.data() + n * channels_};
+  // Per element on one thread the samples come in order, so each adds its part while it is in cache.
+  if (options_.affine && !per_channel && core::threads() == 1)
+    sinks = {nullptr, nullptr, dweight_acc_.data(), dbias_acc_.data()};
+  segment_norm::backward(input_->data() + n * features_, plane, dx, channels_, positions_, stats_[n],
+                         affine(), sinks);
+}
+
+void LayerNorm::end_backward_relu_pool() {
+  if (!options_.affine) return;
+  const std::size_t batch = shape_of(*input_)[0];
+  if (options_.per_channel_affine) {
+    for (std::size_t n = 0; n < batch; ++n)
+      for (std::size_t c = 0; c < channels_; ++c) {
+        dweight_acc_[c] += channel_dy_xhat_[n * channels_ + c];
+        dbias_acc_[c] += channel_dy_[n * channels_ + c];
+      }
+  } else if (core::threads() > 1) {
+    // The samples were split over the threads: now the planes are, each thread adding its planes' parts
+    // over the samples in order, from dL/d(output) unpooled again.
+    core::parallel_for(planes_, [&](std::size_t c0, std::size_t c1, int worker) {
+      float* plane = plane_scratch_.data() + static_cast<std::size_t>(worker) * features_;
+      for (std::size_t n = 0; n < batch; ++n)
+        for (std::size_t c = c0; c < c1; ++c) {
+          const std::size_t at = c * plane_positions_;
+          pool_->backward_plane(n * planes_ + c, *pooled_grad_, plane);
+          segment_norm::add_element_grads(input_->data() + n * features_ + at, plane, 0, plane_positions_,
+                                          stats_[n], dweight_acc_.data() + at, dbias_acc_.data() + at);
+        }
+    });
+  }
+  for (std::size_t i = 0; i < dweight_acc_.size(); ++i) {
+    weight_grad.data()[i] += static_cast<float>(dweight_acc_[i]);
+    bias_grad.data()[i] += static_cast<float>(dbias_acc_[i]);
+  }
 }
 
 void LayerNorm::initialize(core::Rng&) {

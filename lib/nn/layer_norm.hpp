@@ -3,7 +3,7 @@
 
 #include <vector>
 
-#include "nn/layer.hpp"
+#include "nn/sample_norm.hpp"
 #include "nn/segment_norm.hpp"
 
 namespace bnlab::nn {
@@ -19,7 +19,7 @@ struct LayerNormOptions {
 // Statistics are the sample's mean and biased variance in both modes (no running stats, no batch
 // dependence, so a batch of one is fine). forward caches a pointer to x and each sample's mean and 1/σ;
 // backward ADDS into the γ/β gradients.
-class LayerNorm : public Layer {
+class LayerNorm final : public SampleNorm {
  public:
   // normalized_shape is the per-sample shape, e.g. {C, H, W} or {F}.
   explicit LayerNorm(Shape normalized_shape, const LayerNormOptions& options = {});
@@ -28,6 +28,16 @@ class LayerNorm : public Layer {
   Shape output_shape(const Shape& in) const override;
   const Tensor& forward(const Tensor& x, Mode mode) override;
   const Tensor& backward(const Tensor& dy) override;
+
+  // Conv2d → LayerNorm → ReLU → MaxPool2d sample by sample (SampleNorm; the normalized shape [C, H, W]):
+  // each channel's run of y is made in a plane of the worker's and pooled from there.
+  void begin_relu_pool(const Shape& input_shape, MaxPool2d& pool) override;
+  void relu_pool_sample(std::size_t n, int worker, const float* x) override;
+  const Tensor& end_relu_pool(const Tensor& x) override;
+  void begin_backward_relu_pool(const Tensor& dy) override;
+  void backward_relu_pool_sample(std::size_t n, int worker, float* dx) override;
+  void end_backward_relu_pool() override;
+
   // γ = 1, β = 0.
   void initialize(core::Rng& rng) override;
   std::vector<Param> params() override;
@@ -45,6 +55,12 @@ class LayerNorm : public Layer {
   std::vector<segment_norm::Stats> stats_;            // per sample
   std::vector<double> dweight_acc_, dbias_acc_;       // γ/β gradient sums over the batch, in double
   std::vector<double> channel_dy_xhat_, channel_dy_;  // [N·C] with per-channel γ: each sample's part
+  // The fused block's: its pooling, dL/d(pool output), planes (C) and positions per plane (H·W), and a
+  // [C·H·W] scratch per thread for y's runs and the unpooled dL/d(output).
+  MaxPool2d* pool_ = nullptr;
+  const Tensor* pooled_grad_ = nullptr;
+  std::size_t planes_ = 0, plane_positions_ = 0;
+  std::vector<float> plane_scratch_;
   Tensor output_, input_grad_;
 };
 

@@ -20,28 +20,35 @@ Stats statistics(const float* x, std::size_t count, double eps) {
   return stats;
 }
 
+void normalize_run(const float* x, float* y, std::size_t c, std::size_t positions, Stats stats,
+                   const Affine& affine) {
+  const float m = stats.mean, inv_std = stats.inv_std;
+  if (!affine.gamma) {
+    for (std::size_t p = 0; p < positions; ++p) y[p] = (x[p] - m) * inv_std;
+  } else if (affine.per_element) {
+    const float *gamma = affine.gamma + c * positions, *beta = affine.beta + c * positions;
+    for (std::size_t p = 0; p < positions; ++p) y[p] = (x[p] - m) * inv_std * gamma[p] + beta[p];
+  } else {
+    const float scale = inv_std * affine.gamma[c], shift = affine.beta[c];
+    for (std::size_t p = 0; p < positions; ++p) y[p] = (x[p] - m) * scale + shift;
+  }
+}
+
 Stats forward(const float* x, float* y, std::size_t channels, std::size_t positions, double eps,
               const Affine& affine) {
   const std::size_t count = channels * positions;
   const Stats stats = statistics(x, count, eps);
-  // The block is contiguous: without γ, or with one per element, it is one run of count values.
-  const float m = stats.mean, inv_std = stats.inv_std;
-  if (!affine.gamma) {
-    for (std::size_t i = 0; i < count; ++i) y[i] = (x[i] - m) * inv_std;
-  } else if (affine.per_element) {
-    const float *gamma = affine.gamma, *beta = affine.beta;
-    for (std::size_t i = 0; i < count; ++i) y[i] = (x[i] - m) * inv_std * gamma[i] + beta[i];
+  if (!affine.gamma || affine.per_element) {
+    // The block is contiguous: without γ, or with one per element, it is one run of count values.
+    normalize_run(x, y, 0, count, stats, affine);
   } else if (positions == 1) {
     // Dense input: one loop across the channels instead of a loop of one value per channel.
+    const float m = stats.mean, inv_std = stats.inv_std;
     for (std::size_t c = 0; c < channels; ++c)
       y[c] = (x[c] - m) * (inv_std * affine.gamma[c]) + affine.beta[c];
   } else {
-    for (std::size_t c = 0; c < channels; ++c) {
-      const float* xc = x + c * positions;
-      float* yc = y + c * positions;
-      const float scale = inv_std * affine.gamma[c], shift = affine.beta[c];
-      for (std::size_t p = 0; p < positions; ++p) yc[p] = (xc[p] - m) * scale + shift;
-    }
+    for (std::size_t c = 0; c < channels; ++c)
+      normalize_run(x + c * positions, y + c * positions, c, positions, stats, affine);
   }
   return stats;
 }

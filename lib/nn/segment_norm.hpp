@@ -22,6 +22,10 @@ struct Stats {
 
 // The block's mean and 1/√(σ² + eps) (biased variance) of count values; sums in double, two passes.
 Stats statistics(const float* x, std::size_t count, double eps);
+// forward's y over channel c's run of positions values (x and y point at the run), with γ/β taken as
+// forward takes them there: a fused caller normalizes a block run by run with it.
+void normalize_run(const float* x, float* y, std::size_t c, std::size_t positions, Stats stats,
+                   const Affine& affine);
 // y = (x − μ)/√(σ² + eps)·γ + β over the block, with statistics(x, channels·positions, eps).
 Stats forward(const float* x, float* y, std::size_t channels, std::size_t positions, double eps,
               const Affine& affine);

@@ -4,9 +4,9 @@
 #include "core/error.hpp"
 #include "nn/batch_norm.hpp"
 #include "nn/conv2d.hpp"
-#include "nn/group_norm.hpp"
 #include "nn/max_pool2d.hpp"
 #include "nn/relu.hpp"
+#include "nn/sample_norm.hpp"
 
 namespace bnlab::nn {
 
@@ -58,10 +58,10 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
   if (last > 0 && dynamic_cast<const Conv2d*>(layers_[last - 1].get()) &&
       dynamic_cast<const BatchNorm2d*>(layers_[last].get()))
     conv_feeds_batch_norm_[last - 1] = true;
-  conv_feeds_group_norm_pool_.push_back(false);
+  conv_feeds_sample_norm_pool_.push_back(false);
   if (last > 2 && dynamic_cast<const Conv2d*>(layers_[last - 3].get()) &&
-      dynamic_cast<const GroupNorm*>(layers_[last - 2].get()) && fusable_[last - 1] == Fusion::ReluMaxPool)
-    conv_feeds_group_norm_pool_[last - 3] = true;
+      dynamic_cast<const SampleNorm*>(layers_[last - 2].get()) && fusable_[last - 1] == Fusion::ReluMaxPool)
+    conv_feeds_sample_norm_pool_[last - 3] = true;
   set_input_grad_needed(input_grad_needed_);
   return *this;
 }
@@ -121,22 +121,22 @@ const Tensor& Sequential::forward(const Tensor& x) {
         fused_[i] = Fusion::None;
         continue;
       }
-      // Conv2d → GroupNorm → ReLU → MaxPool2d: each sample's output normalized (by its own statistics),
-      // rectified and pooled as the convolution makes it; the convolution's output is kept for backward.
-      if (fused_run_ && conv_feeds_group_norm_pool_[i]) {
+      // Conv2d → GroupNorm or LayerNorm → ReLU → MaxPool2d: each sample's output normalized (by its own
+      // statistics), rectified and pooled as the convolution makes it; the convolution's output is kept
+      // for backward.
+      if (fused_run_ && conv_feeds_sample_norm_pool_[i]) {
         auto& conv_layer = static_cast<Conv2d&>(*layers_[i]);
-        auto& group_norm = static_cast<GroupNorm&>(*layers_[i + 1]);
-        group_norm.begin_relu_pool(conv_layer.output_shape(shape_of(*h)),
-                                   static_cast<MaxPool2d&>(*layers_[i + 3]));
+        auto& norm = dynamic_cast<SampleNorm&>(*layers_[i + 1]);
+        norm.begin_relu_pool(conv_layer.output_shape(shape_of(*h)), static_cast<MaxPool2d&>(*layers_[i + 3]));
         const Tensor& conv_out = conv_layer.forward_observed(
             *h, mode_,
-            [&group_norm](std::size_t n, int, const float* y) { group_norm.relu_pool_sample(n, y); });
-        h = &group_norm.end_relu_pool(conv_out);
+            [&norm](std::size_t n, int worker, const float* y) { norm.relu_pool_sample(n, worker, y); });
+        h = &norm.end_relu_pool(conv_out);
         outputs_[i] = &conv_out;
         fused_[i] = Fusion::None;
         for (std::size_t k = i + 1; k < i + 3; ++k) {
           outputs_[k] = nullptr;
-          fused_[k] = Fusion::GroupNormReluMaxPool;
+          fused_[k] = Fusion::SampleNormReluMaxPool;
         }
         i += 3;
         outputs_[i] = h;
@@ -171,7 +171,7 @@ const Tensor& Sequential::forward(const Tensor& x) {
           h = &pool.output();
           break;
         }
-        case Fusion::GroupNormReluMaxPool:  // run from its convolution, above; never a layer's fusable_
+        case Fusion::SampleNormReluMaxPool:  // run from its convolution, above; never a layer's fusable_
           throw Error("Sequential::forward: layer " + layer_name(i) +
                       " is fused with the convolution before it");
       }
@@ -256,16 +256,16 @@ const Tensor& Sequential::backward(const Tensor& dy) {
                  });
         break;
       }
-      case Fusion::GroupNormReluMaxPool: {
-        // The GroupNorm's dx made sample by sample where the convolution before it reads it; that
+      case Fusion::SampleNormReluMaxPool: {
+        // The norm's dx made sample by sample where the convolution before it reads it; that
         // convolution's backward is done too.
-        auto& group_norm = static_cast<GroupNorm&>(*layers_[i]);
-        const Tensor& pooled_grad = *g;
+        auto& norm = dynamic_cast<SampleNorm&>(*layers_[i]);
+        norm.begin_backward_relu_pool(*g);
         g = &static_cast<Conv2d&>(*layers_[i - 1])
-                 .backward_by_sample([&group_norm, &pooled_grad](std::size_t n, int worker, float* dx) {
-                   group_norm.backward_relu_pool_sample(n, worker, pooled_grad, dx);
+                 .backward_by_sample([&norm](std::size_t n, int worker, float* dx) {
+                   norm.backward_relu_pool_sample(n, worker, dx);
                  });
-        group_norm.end_backward_relu_pool();
+        norm.end_backward_relu_pool();
         --i;
         break;
       }
@@ -283,7 +283,7 @@ std::size_t Sequential::fused_span(Fusion fusion) {
       return 2;
     case Fusion::BatchNormReluMaxPool:
     case Fusion::ConvReluMaxPool:
-    case Fusion::GroupNormReluMaxPool:
+    case Fusion::SampleNormReluMaxPool:
       return 3;
   }
   return 1;

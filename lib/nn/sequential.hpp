@@ -81,15 +81,16 @@ class Sequential {
     ReluMaxPool,
     BatchNormReluMaxPool,
     ConvReluMaxPool,
-    GroupNormReluMaxPool
+    SampleNormReluMaxPool
   };
   static std::size_t fused_span(Fusion fusion);  // how many layers the group has
   std::vector<const Tensor*> outputs_;           // nullptr for a fused group's layers but its last
   std::vector<Fusion> fusable_;                  // how a group starting at layer i can run fused
   std::vector<Fusion> fused_;  // the group layer i ran in, in the last forward (None for the last)
   std::vector<bool> conv_feeds_batch_norm_;  // layer i is a Conv2d and layer i + 1 a BatchNorm2d
-  // Layer i is a Conv2d, and layers i + 1 to i + 3 a GroupNorm, a ReLU and a MaxPool2d.
-  std::vector<bool> conv_feeds_group_norm_pool_;
+  // Layer i is a Conv2d, and layers i + 1 to i + 3 a SampleNorm (GroupNorm, LayerNorm), a ReLU and a
+  // MaxPool2d.
+  std::vector<bool> conv_feeds_sample_norm_pool_;
   bool fused_run_ = false;  // the last forward ran the fusions (keep_layer_outputs was off)
   Mode mode_ = Mode::Train;
   bool input_grad_needed_ = true;

@@ -14,6 +14,7 @@
 #include "nn/dense.hpp"
 #include "nn/flatten.hpp"
 #include "nn/group_norm.hpp"
+#include "nn/layer_norm.hpp"
 #include "nn/max_pool2d.hpp"
 #include "nn/relu.hpp"
 #include "support/bit_identical.hpp"
@@ -178,32 +179,44 @@ TEST_CASE("sequential/a ReLU followed by max pooling runs pooled first with the 
   }
 }
 
-TEST_CASE("sequential/conv blocks with and without BatchNorm or GroupNorm fuse to the same gradients",
-          "[nn][sequential]") {
+TEST_CASE(
+    "sequential/conv blocks with and without BatchNorm, GroupNorm or LayerNorm fuse to the same gradients",
+    "[nn][sequential]") {
   // conv → relu → pool (each sample's conv output pooled as it is made, the ReLU on the pooled values),
-  // conv → bn2d → relu → pool (the last three in one) and conv → groupnorm → relu → pool (all four sample by
-  // sample), on 1 and 2 threads (the fused BatchNorm pools from per-thread scratch; the larger case is split
-  // over the threads), with 2×2 windows and with overlapping padded ones on odd planes; train steps, then
-  // eval.
+  // conv → bn2d → relu → pool (the last three in one) and conv → groupnorm or layernorm (each kind of
+  // affine) → relu → pool (all four sample by sample), on 1 and 2 threads (the fused BatchNorm pools from
+  // per-thread scratch; the larger case is split over the threads), with 2×2 windows and with overlapping
+  // padded ones on odd planes; train steps, then eval.
   struct Case {
     nn::Window2d window;
     std::size_t side, batch;
   };
   for (const Case k : {Case{{2, 2, 0}, 16, 16}, Case{{3, 2, 1}, 7, 5}, Case{{2, 2, 0}, 9, 3}})
-    for (const std::string norm : {"none", "batch", "group", "group without affine"})
+    for (const std::string norm : {"none", "batch", "group", "group without affine", "layer",
+                                   "layer per channel", "layer without affine"})
       for (const int threads : {1, 2}) {
         CAPTURE(k.window.kernel.h, k.side, norm, threads);
         const nn::Window2d w = k.window;
-        const bool batch_norm = norm == "batch", group_norm = norm.rfind("group", 0) == 0;
+        const bool batch_norm = norm == "batch";
+        // A norm by each sample's own statistics: the whole block runs sample by sample.
+        const bool sample_norm = norm.rfind("group", 0) == 0 || norm.rfind("layer", 0) == 0;
         auto build = [&] {
           nn::Sequential model({2, k.side, k.side});
           model.emplace<nn::Conv2d>(2, 8, 3, 1, 1);
           if (batch_norm) model.emplace<nn::BatchNorm2d>(8);
-          nn::GroupNorm* gn = nullptr;
-          if (group_norm) {
+          Tensor *gamma = nullptr, *beta = nullptr;
+          if (norm.rfind("group", 0) == 0) {
             nn::GroupNormOptions options;
             options.affine = norm == "group";
-            gn = &model.emplace<nn::GroupNorm>(4, 8, options);
+            auto& gn = model.emplace<nn::GroupNorm>(4, 8, options);
+            gamma = &gn.weight, beta = &gn.bias;
+          }
+          if (norm.rfind("layer", 0) == 0) {
+            nn::LayerNormOptions options;
+            options.affine = norm != "layer without affine";
+            options.per_channel_affine = norm == "layer per channel";
+            auto& ln = model.emplace<nn::LayerNorm>(Shape{8, k.side, k.side}, options);
+            gamma = &ln.weight, beta = &ln.bias;
           }
           model.emplace<nn::ReLU>();
           auto& pool = model.emplace<nn::MaxPool2d>(w.kernel, w.stride, w.padding);
@@ -213,10 +226,10 @@ TEST_CASE("sequential/conv blocks with and without BatchNorm or GroupNorm fuse t
           core::Rng rng(5);
           model.initialize(rng);
           // γ and β not 1 and 0 (negative γ too), so the fused affine is exercised.
-          if (gn)
-            for (std::size_t c = 0; c < gn->weight.size(); ++c) {
-              gn->weight.data()[c] = rng.normal(0.5f, 1.f);
-              gn->bias.data()[c] = rng.normal(0.f, 0.5f);
+          if (gamma)
+            for (std::size_t c = 0; c < gamma->size(); ++c) {
+              gamma->data()[c] = rng.normal(0.5f, 1.f);
+              beta->data()[c] = rng.normal(0.f, 0.5f);
             }
           return model;
         };
@@ -237,16 +250,16 @@ TEST_CASE("sequential/conv blocks with and without BatchNorm or GroupNorm fuse t
           core::set_threads(threads);
           const Tensor out_fused = fused.forward(x);
           CHECK(test::bit_identical(out_fused, kept.forward(x)));
-          const std::size_t pool_at = batch_norm || group_norm ? 3 : 2;
+          const std::size_t pool_at = batch_norm || sample_norm ? 3 : 2;
           CHECK(test::bit_identical(fused.layer_output(pool_at), kept.layer_output(pool_at)));
           CHECK_THROWS_AS(fused.layer_output(1), Error);  // the norm's, or the ReLU's before the pool
           // Without a norm the convolution's output is pooled sample by sample and never kept whole; a
           // norm's backward needs it.
-          if (!batch_norm && !group_norm)
+          if (!batch_norm && !sample_norm)
             CHECK_THROWS_WITH(fused.layer_output(0), Catch::Contains("0.conv2d"));
-          if (batch_norm || group_norm) {
+          if (batch_norm || sample_norm) {
             // (A BatchNorm in eval mode pools each sample's output as it is made, so it keeps none.)
-            if (group_norm) CHECK(test::bit_identical(fused.layer_output(0), kept.layer_output(0)));
+            if (sample_norm) CHECK(test::bit_identical(fused.layer_output(0), kept.layer_output(0)));
             CHECK_THROWS_WITH(fused.layer_output(2),
                               Catch::Contains("2.relu") && Catch::Contains("3.maxpool2d"));
           }
