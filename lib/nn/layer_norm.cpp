@@ -149,10 +149,7 @@ const Tensor& LayerNorm::end_relu_pool(const Tensor& x) {
 }
 
 void LayerNorm::begin_backward_relu_pool(const Tensor& dy) {
-  if (!input_ || !pool_ || shape_of(dy) != shape_of(pool_->output()))
-    throw ShapeError("layernorm: backward of the fused pooling got dy " + to_string(shape_of(dy)) +
-                     (input_ && pool_ ? " but the pooling's output is " + to_string(shape_of(pool_->output()))
-                                      : std::string(" before a fused forward")));
+  check_pooled_grad(input_, pool_, dy);
   pooled_grad_ = &dy;
   const std::size_t batch = shape_of(*input_)[0];
   if (options_.affine && options_.per_channel_affine) {

@@ -25,6 +25,11 @@ class SampleNorm : public Layer {
   virtual void begin_backward_relu_pool(const Tensor& dy) = 0;
   virtual void backward_relu_pool_sample(std::size_t n, int worker, float* dx) = 0;
   virtual void end_backward_relu_pool() = 0;
+
+ protected:
+  // For begin_backward_relu_pool: a ShapeError naming this layer unless the last forward ran fused (input
+  // and pool set) and dy has the shape of the pooling's output.
+  void check_pooled_grad(const Tensor* input, const MaxPool2d* pool, const Tensor& dy) const;
 };
 
 }  // namespace bnlab::nn
