@@ -80,11 +80,8 @@ void GroupNorm::add_parameter_grads(std::size_t batch) {
   if (!options_.affine) return;
   std::fill(dweight_acc_.begin(), dweight_acc_.end(), 0.0);
   std::fill(dbias_acc_.begin(), dbias_acc_.end(), 0.0);
-  for (std::size_t n = 0; n < batch; ++n)
-    for (std::size_t c = 0; c < channels_; ++c) {
-      dweight_acc_[c] += channel_dy_xhat_[n * channels_ + c];
-      dbias_acc_[c] += channel_dy_[n * channels_ + c];
-    }
+  segment_norm::add_channel_grads(batch, channels_, channel_dy_xhat_.data(), channel_dy_.data(),
+                                  dweight_acc_.data(), dbias_acc_.data());
   for (std::size_t c = 0; c < channels_; ++c) {
     weight_grad.data()[c] += static_cast<float>(dweight_acc_[c]);
     bias_grad.data()[c] += static_cast<float>(dbias_acc_[c]);

@@ -96,11 +96,8 @@ const Tensor& LayerNorm::backward(const Tensor& dy) {
   });
   if (!options_.affine) return input_grad_;
   if (per_channel) {
-    for (std::size_t n = 0; n < batch; ++n)
-      for (std::size_t c = 0; c < channels_; ++c) {
-        dweight_acc_[c] += channel_dy_xhat_[n * channels_ + c];
-        dbias_acc_[c] += channel_dy_[n * channels_ + c];
-      }
+    segment_norm::add_channel_grads(batch, channels_, channel_dy_xhat_.data(), channel_dy_.data(),
+                                    dweight_acc_.data(), dbias_acc_.data());
   } else if (split) {
     segment_norm::for_ranges(features_, batch, [&](std::size_t first, std::size_t last) {
       for (std::size_t n = 0; n < batch; ++n)
@@ -180,11 +177,8 @@ void LayerNorm::end_backward_relu_pool() {
   if (!options_.affine) return;
   const std::size_t batch = shape_of(*input_)[0];
   if (options_.per_channel_affine) {
-    for (std::size_t n = 0; n < batch; ++n)
-      for (std::size_t c = 0; c < channels_; ++c) {
-        dweight_acc_[c] += channel_dy_xhat_[n * channels_ + c];
-        dbias_acc_[c] += channel_dy_[n * channels_ + c];
-      }
+    segment_norm::add_channel_grads(batch, channels_, channel_dy_xhat_.data(), channel_dy_.data(),
+                                    dweight_acc_.data(), dbias_acc_.data());
   } else if (core::threads() > 1) {
     // The samples were split over the threads: now the planes are, each thread adding its planes' parts
     // over the samples in order, from dL/d(output) unpooled again.

@@ -113,6 +113,15 @@ void backward(const float* x, const float* dy, float* dx, std::size_t channels, 
   }
 }
 
+void add_channel_grads(std::size_t batch, std::size_t channels, const double* channel_dy_xhat,
+                       const double* channel_dy, double* dgamma, double* dbeta) {
+  for (std::size_t n = 0; n < batch; ++n)
+    for (std::size_t c = 0; c < channels; ++c) {
+      dgamma[c] += channel_dy_xhat[n * channels + c];
+      dbeta[c] += channel_dy[n * channels + c];
+    }
+}
+
 void add_element_grads(const float* x, const float* dy, std::size_t first, std::size_t last, Stats stats,
                        double* dgamma, double* dbeta) {
   const float mean = stats.mean, inv_std = stats.inv_std;

@@ -46,6 +46,11 @@ struct GradSinks {
 void backward(const float* x, const float* dy, float* dx, std::size_t channels, std::size_t positions,
               Stats stats, const Affine& affine, const GradSinks& sinks);
 
+// Per-channel γ: ADDS the batch's channel_dy_xhat and channel_dy ([N·C], GradSinks's per-sample parts)
+// into dgamma and dbeta ([C]), in sample order.
+void add_channel_grads(std::size_t batch, std::size_t channels, const double* channel_dy_xhat,
+                       const double* channel_dy, double* dgamma, double* dbeta);
+
 // Per-element γ: ADDS dy·x̂ into dgamma and dy into dbeta at the block's elements [first, last).
 void add_element_grads(const float* x, const float* dy, std::size_t first, std::size_t last, Stats stats,
                        double* dgamma, double* dbeta);
