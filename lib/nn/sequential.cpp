@@ -97,8 +97,7 @@ const Tensor& Sequential::forward(const Tensor& x) {
           batch_norm->sample_statistics(n, y);
         });
         batch_norm->end_sample_statistics();
-        outputs_[i] = h;
-        fused_[i] = Fusion::None;
+        record_group(i, i, Fusion::None, h);
         continue;
       }
       // With running statistics the normalization is known before the convolution runs: its ReLU and
@@ -112,13 +111,7 @@ const Tensor& Sequential::forward(const Tensor& x) {
         });
         h = &batch_norm->end_eval_relu_pool();
         // None of the convolution, BatchNorm and ReLU outputs is kept: marked as run fused with the next.
-        for (std::size_t k = i; k < i + 3; ++k) {
-          outputs_[k] = nullptr;
-          fused_[k] = Fusion::BatchNormReluMaxPool;
-        }
-        i += 3;
-        outputs_[i] = h;
-        fused_[i] = Fusion::None;
+        i = record_group(i, i + 3, Fusion::BatchNormReluMaxPool, h);
         continue;
       }
       // Conv2d → GroupNorm or LayerNorm → ReLU → MaxPool2d: each sample's output normalized (by its own
@@ -132,15 +125,8 @@ const Tensor& Sequential::forward(const Tensor& x) {
             *h, mode_,
             [&norm](std::size_t n, int worker, const float* y) { norm.relu_pool_sample(n, worker, y); });
         h = &norm.end_relu_pool(conv_out);
-        outputs_[i] = &conv_out;
-        fused_[i] = Fusion::None;
-        for (std::size_t k = i + 1; k < i + 3; ++k) {
-          outputs_[k] = nullptr;
-          fused_[k] = Fusion::SampleNormReluMaxPool;
-        }
-        i += 3;
-        outputs_[i] = h;
-        fused_[i] = Fusion::None;
+        record_group(i, i, Fusion::None, &conv_out);
+        i = record_group(i + 1, i + 3, Fusion::SampleNormReluMaxPool, h);
         continue;
       }
       switch (fusion) {
@@ -178,16 +164,22 @@ const Tensor& Sequential::forward(const Tensor& x) {
     } catch (const ShapeError& e) {
       throw ShapeError("layer " + layer_name(i) + ": " + e.what());
     }
-    // The group's output stands for its last layer's; the layers before it keep none, and are marked with
-    // the group's fusion (the last with None) so backward can find where the group starts.
-    for (const std::size_t end = i + fused_span(fusion) - 1; i < end; ++i) {
-      outputs_[i] = nullptr;
-      fused_[i] = fusion;
-    }
-    outputs_[i] = h;
-    fused_[i] = Fusion::None;
+    i = record_group(i, i + fused_span(fusion) - 1, fusion, h);
   }
   return *h;
+}
+
+std::size_t Sequential::record_group(std::size_t first, std::size_t last, Fusion fusion,
+                                     const Tensor* output) {
+  // The group's output stands for its last layer's; the layers before it keep none, and are marked with
+  // the group's fusion (the last with None) so backward can find where the group starts.
+  for (std::size_t k = first; k < last; ++k) {
+    outputs_[k] = nullptr;
+    fused_[k] = fusion;
+  }
+  outputs_[last] = output;
+  fused_[last] = Fusion::None;
+  return last;
 }
 
 const Tensor& Sequential::backward(const Tensor& dy) {

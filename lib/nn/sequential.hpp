@@ -84,9 +84,12 @@ class Sequential {
     SampleNormReluMaxPool
   };
   static std::size_t fused_span(Fusion fusion);  // how many layers the group has
-  std::vector<const Tensor*> outputs_;           // nullptr for a fused group's layers but its last
-  std::vector<Fusion> fusable_;                  // how a group starting at layer i can run fused
-  std::vector<Fusion> fused_;  // the group layer i ran in, in the last forward (None for the last)
+  // Records layers [first, last] as one group of the last forward: output as layer last's, none for the
+  // others, which are marked with fusion; returns last.
+  std::size_t record_group(std::size_t first, std::size_t last, Fusion fusion, const Tensor* output);
+  std::vector<const Tensor*> outputs_;  // nullptr for a fused group's layers but its last
+  std::vector<Fusion> fusable_;         // how a group starting at layer i can run fused
+  std::vector<Fusion> fused_;           // the group layer i ran in, in the last forward (None for the last)
   std::vector<bool> conv_feeds_batch_norm_;  // layer i is a Conv2d and layer i + 1 a BatchNorm2d
   // Layer i is a Conv2d, and layers i + 1 to i + 3 a SampleNorm (GroupNorm, LayerNorm), a ReLU and a
   // MaxPool2d.
