@@ -18,7 +18,7 @@ std::vector<Command>& commands() {
 }  // namespace bnlab::app
 
 int main(int argc, char** argv) {
-  bnlab::core::prefer_avx512_blas_kernels(argv);
+  bnlab::core::prefer_fastest_blas_kernels(argv);
   using namespace bnlab::app;
   CLI::App app{"bnlab: measure what Batch Normalization does to training"};
   app.set_version_flag(

@@ -6,6 +6,6 @@
 #include "core/blas_kernels.hpp"
 
 int main(int argc, char** argv) {
-  bnlab::core::prefer_avx512_blas_kernels(argv);
+  bnlab::core::prefer_fastest_blas_kernels(argv);
   return Catch::Session().run(argc, argv);
 }

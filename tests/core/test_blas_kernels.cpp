@@ -1,5 +1,6 @@
 // OpenBLAS kernel selection: an explicit OPENBLAS_CORETYPE is kept; without one, a CPU with AVX-512 gets
-// AVX-512 kernels (bnlab re-executes itself when OpenBLAS chose AVX2 ones).
+// AVX-512 kernels and one with AVX2 + FMA at least AVX2 ones (bnlab re-executes itself when OpenBLAS chose
+// weaker ones, as it does on CPUs newer than it).
 #include "core/blas_kernels.hpp"
 
 #include <cstdio>
@@ -34,13 +35,38 @@ TEST_CASE("blas_kernels/an explicit OPENBLAS_CORETYPE is respected", "[core][bla
   CHECK(kernels_line("env OPENBLAS_CORETYPE=Haswell") == "Haswell");
 }
 
-TEST_CASE("blas_kernels/without OPENBLAS_CORETYPE an AVX-512 CPU gets AVX-512 kernels", "[core][blas]") {
+TEST_CASE("blas_kernels/without OPENBLAS_CORETYPE the CPU gets the widest kernels it can run",
+          "[core][blas]") {
   const std::string name = kernels_line("env -u OPENBLAS_CORETYPE");
   CAPTURE(name);
-  if (core::cpu_has_avx512_for_skylakex()) {
-    CHECK(name != "Haswell");
-    CHECK(name != "Zen");
-  } else {
+  const core::CpuVectorLevel level = core::cpu_vector_level();
+  // Whatever OpenBLAS picked by itself, nothing better is left to force.
+  CHECK(core::blas_core_upgrade(name, level).empty());
+  if (level == core::CpuVectorLevel::Avx512)
+    CHECK((name == "SkylakeX" || name == "Cooperlake" || name == "SapphireRapids"));
+  else
     CHECK(!name.empty());
-  }
+}
+
+TEST_CASE("blas_kernels/which kernels are forced over OpenBLAS's own choice", "[core][blas]") {
+  using core::blas_core_upgrade;
+  using Level = core::CpuVectorLevel;
+  // AVX-512 CPUs: AVX2 picks (Zen 4/5) and unknown-CPU fallbacks (Emerald Rapids) are upgraded.
+  CHECK(blas_core_upgrade("Haswell", Level::Avx512) == "SkylakeX");
+  CHECK(blas_core_upgrade("Zen", Level::Avx512) == "SkylakeX");
+  CHECK(blas_core_upgrade("Prescott", Level::Avx512) == "SkylakeX");
+  CHECK(blas_core_upgrade("Sandybridge", Level::Avx512) == "SkylakeX");
+  CHECK(blas_core_upgrade("SkylakeX", Level::Avx512).empty());
+  CHECK(blas_core_upgrade("cooperlake", Level::Avx512).empty());
+  CHECK(blas_core_upgrade("SapphireRapids", Level::Avx512).empty());
+  // AVX2 + FMA CPUs: generic fallbacks get the Haswell kernels; AVX2 and AMD-specific picks stand.
+  CHECK(blas_core_upgrade("Prescott", Level::Avx2Fma) == "Haswell");
+  CHECK(blas_core_upgrade("Nehalem", Level::Avx2Fma) == "Haswell");
+  CHECK(blas_core_upgrade("unknown", Level::Avx2Fma) == "Haswell");
+  CHECK(blas_core_upgrade("Haswell", Level::Avx2Fma).empty());
+  CHECK(blas_core_upgrade("Zen", Level::Avx2Fma).empty());
+  CHECK(blas_core_upgrade("Excavator", Level::Avx2Fma).empty());
+  // Never anything wider than the CPU runs.
+  CHECK(blas_core_upgrade("Prescott", Level::Baseline).empty());
+  CHECK(blas_core_upgrade("Sandybridge", Level::Baseline).empty());
 }
