@@ -2,7 +2,10 @@
 #include "experiment/probes.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+
+#include "experiment/percentiles.hpp"
 
 namespace bnlab::experiment {
 
@@ -22,20 +25,6 @@ double global_grad_norm(const std::vector<nn::Param>& params) {
   double s = 0.0;
   for (const auto& p : params) s += sum_of_squares(*p.grad);
   return std::sqrt(s);
-}
-
-double percentile(std::vector<float>& values, std::size_t count, double q) {
-  if (count == 0) return std::nan("");
-  const double pos = q * static_cast<double>(count - 1);
-  const std::size_t lo = static_cast<std::size_t>(std::floor(pos));
-  const double frac = pos - static_cast<double>(lo);
-  auto begin = values.begin(), end = values.begin() + static_cast<std::ptrdiff_t>(count);
-  std::nth_element(begin, begin + static_cast<std::ptrdiff_t>(lo), end);
-  const double v_lo = values[lo];
-  if (frac == 0.0 || lo + 1 >= count) return v_lo;
-  // After nth_element every element past lo is >= v_lo, so the next order statistic is their minimum.
-  const double v_hi = *std::min_element(begin + static_cast<std::ptrdiff_t>(lo) + 1, end);
-  return v_lo + frac * (v_hi - v_lo);
 }
 
 void BufferSnapshot::save(nn::Sequential& model) {
@@ -100,11 +89,11 @@ void LayerProbe::measure_activations(const Tensor& out, LayerStats& s) {
   s.act_mean = mean;
   s.act_std = n ? std::sqrt(var / static_cast<double>(n)) : std::nan("");
 
-  if (scratch_.size() < n) scratch_.resize(n);
-  std::copy(x, x + n, scratch_.begin());
-  s.act_p15 = percentile(scratch_, n, 0.15);
-  s.act_p50 = percentile(scratch_, n, 0.50);
-  s.act_p85 = percentile(scratch_, n, 0.85);
+  constexpr std::array<double, 3> kQuantiles{0.15, 0.50, 0.85};
+  const auto all = percentiles(x, n, kQuantiles);
+  s.act_p15 = all[0];
+  s.act_p50 = all[1];
+  s.act_p85 = all[2];
 
   // Unit 0: feature 0 of an N×F output, or channel 0 (all its positions) of an N×C×… output.
   s.unit = 0;
@@ -113,13 +102,15 @@ void LayerProbe::measure_activations(const Tensor& out, LayerStats& s) {
   const std::size_t channels = out.dimension() > 1 ? out.shape()[1] : 1;
   const std::size_t positions = channels ? per_sample / channels : 0;
   std::size_t count = 0;
+  if (scratch_.size() < batch * positions) scratch_.resize(batch * positions);
   for (std::size_t b = 0; b < batch; ++b) {
     const float* unit = x + b * per_sample;
     for (std::size_t j = 0; j < positions; ++j) scratch_[count++] = unit[j];
   }
-  s.unit_p15 = percentile(scratch_, count, 0.15);
-  s.unit_p50 = percentile(scratch_, count, 0.50);
-  s.unit_p85 = percentile(scratch_, count, 0.85);
+  const auto of_unit = percentiles(scratch_.data(), count, kQuantiles);
+  s.unit_p15 = of_unit[0];
+  s.unit_p50 = of_unit[1];
+  s.unit_p85 = of_unit[2];
 }
 
 }  // namespace bnlab::experiment

@@ -25,9 +25,6 @@ struct LayerStats {
 // L2 norm over every gradient element of every parameter (the norm gradient clipping uses).
 double global_grad_norm(const std::vector<nn::Param>& params);
 
-// Linear-interpolation percentile (numpy's default) of values, q in [0, 1]. Reorders values.
-double percentile(std::vector<float>& values, std::size_t count, double q);
-
 // Copies of a model's buffers (running statistics), so a measurement in train mode can be undone and
 // probing never changes the training trajectory of batch norm.
 class BufferSnapshot {
