@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/parallel.hpp"
 #include "nn/lane_sum.hpp"
+#include "nn/relu.hpp"
 
 namespace bnlab::nn {
 
@@ -99,6 +100,33 @@ void Conv2d::forward_samples(const Tensor& x, bool keep_output, const SampleDone
     }
   });
   input_ = &x;
+}
+
+const Tensor& Conv2d::forward_relu(const Tensor& x, Mode) {
+  const std::size_t size = out_channels_ * geometry_for(shape_of(x)).col_cols();
+  forward_samples(x, true, [this, size](std::size_t n, int, const float*) {
+    // rectified(), as ReLU::forward.
+    float* y = output_.data() + n * size;
+    for (std::size_t i = 0; i < size; ++i) y[i] = rectified(y[i]);
+  });
+  return output_;
+}
+
+const Tensor& Conv2d::backward_relu(const Tensor& dy) {
+  if (!input_ || shape_of(dy) != shape_of(output_))
+    throw ShapeError("conv2d: backward of the fused ReLU got dy " + to_string(shape_of(dy)) +
+                     " but expected " +
+                     (input_ ? to_string(shape_of(output_)) : std::string("a forward pass first")));
+  const std::size_t size = sample_output_size();
+  return backward_by_sample([this, &dy, size](std::size_t n, int, float* g) {
+    // As ReLU::backward: dy where the output is positive, +0 elsewhere (a NaN output passes nothing).
+    const float* y = output_.data() + n * size;
+    const float* d = dy.data() + n * size;
+    for (std::size_t i = 0; i < size; ++i) {
+      const float gi = d[i];
+      g[i] = y[i] > 0.0f ? gi : 0.0f;
+    }
+  });
 }
 
 const Tensor& Conv2d::backward(const Tensor& dy) {

@@ -29,6 +29,13 @@ class Conv2d : public Layer {
   // The output tensor is never written, so neither a pass over it nor its memory is paid; backward works
   // as after forward (it reads only the input).
   void forward_each(const Tensor& x, Mode mode, const SampleDone& sample_done);
+  // Conv2d → ReLU in one (Sequential fuses such pairs): each sample's output is rectified in place right
+  // after its GEMM, while in cache, so the output holds max(y, 0) and the ReLU's pass and tensor are never
+  // paid. backward_relu takes dL/d(ReLU output) and masks it by that output sample by sample, where the
+  // convolution's backward reads it (the whole masked gradient is never written). The same numbers, bit for
+  // bit, as the two layers one after the other.
+  const Tensor& forward_relu(const Tensor& x, Mode mode);
+  const Tensor& backward_relu(const Tensor& dy);
   // Per sample: dW += dy·colᵀ, db += Σ dy, dx = col2im(Wᵀ·dy); the columns are rebuilt from the input
   // rather than kept for the whole batch, which would cost N times the buffer. Worker 0 adds straight into
   // the gradients (so one thread gives exactly the serial sums); other workers sum their samples into

@@ -44,6 +44,8 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
       fusable_[last - 1] = Fusion::BatchNormRelu;
     else if (dynamic_cast<const ReLU*>(before) && dynamic_cast<const MaxPool2d*>(added))
       fusable_[last - 1] = Fusion::ReluMaxPool;
+    else if (dynamic_cast<const Conv2d*>(before) && dynamic_cast<const ReLU*>(added))
+      fusable_[last - 1] = Fusion::ConvRelu;  // a pooling added next makes it ConvReluMaxPool
     // A BatchNorm2d, its ReLU and the pooling all in one (the ReLU → pool pair is then part of it).
     if (last > 1 && fusable_[last - 2] == Fusion::BatchNormRelu &&
         fusable_[last - 1] == Fusion::ReluMaxPool &&
@@ -157,6 +159,9 @@ const Tensor& Sequential::forward(const Tensor& x) {
           h = &pool.output();
           break;
         }
+        case Fusion::ConvRelu:
+          h = &static_cast<Conv2d&>(*layers_[i]).forward_relu(*h, mode_);
+          break;
         case Fusion::SampleNormReluMaxPool:  // run from its convolution, above; never a layer's fusable_
           throw Error("Sequential::forward: layer " + layer_name(i) +
                       " is fused with the convolution before it");
@@ -248,6 +253,9 @@ const Tensor& Sequential::backward(const Tensor& dy) {
                  });
         break;
       }
+      case Fusion::ConvRelu:
+        g = &static_cast<Conv2d&>(*layers_[i]).backward_relu(*g);
+        break;
       case Fusion::SampleNormReluMaxPool: {
         // The norm's dx made sample by sample where the convolution before it reads it; that
         // convolution's backward is done too.
@@ -272,6 +280,7 @@ std::size_t Sequential::fused_span(Fusion fusion) {
       return 1;
     case Fusion::BatchNormRelu:
     case Fusion::ReluMaxPool:
+    case Fusion::ConvRelu:
       return 2;
     case Fusion::BatchNormReluMaxPool:
     case Fusion::ConvReluMaxPool:

@@ -81,7 +81,8 @@ class Sequential {
     ReluMaxPool,
     BatchNormReluMaxPool,
     ConvReluMaxPool,
-    SampleNormReluMaxPool
+    SampleNormReluMaxPool,
+    ConvRelu
   };
   static std::size_t fused_span(Fusion fusion);  // how many layers the group has
   // Records layers [first, last] as one group of the last forward: output as layer last's, none for the

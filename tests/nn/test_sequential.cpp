@@ -1,5 +1,6 @@
 // Sequential: skipping the model-input gradient leaves every parameter gradient unchanged; fused groups
-// (BatchNorm → ReLU, ReLU → MaxPool2d, and the conv blocks) give the same numbers as their layers.
+// (BatchNorm → ReLU, ReLU → MaxPool2d, Conv2d → ReLU, and the conv blocks) give the same numbers as their
+// layers.
 #include "nn/sequential.hpp"
 
 #include <cmath>
@@ -268,6 +269,63 @@ TEST_CASE(
           core::set_threads(1);
         }
       }
+}
+
+TEST_CASE("sequential/a Conv2d followed by a ReLU runs fused with the same results", "[nn][sequential]") {
+  // conv → relu twice without pooling (a plain model's first blocks), with and without the input gradient,
+  // on 1 and 2 threads, train steps then eval; a NaN input stays NaN through both.
+  for (const bool input_grad : {true, false})
+    for (const int threads : {1, 2}) {
+      CAPTURE(input_grad, threads);
+      auto build = [&] {
+        nn::Sequential model({2, 9, 9});
+        model.emplace<nn::Conv2d>(2, 6, 3, 1, 1);
+        model.emplace<nn::ReLU>();
+        model.emplace<nn::Conv2d>(6, 4, 3, 1, 0);
+        model.emplace<nn::ReLU>();
+        model.emplace<nn::Flatten>();
+        model.emplace<nn::Dense>(4 * 7 * 7, 3);
+        model.set_input_grad_needed(input_grad);
+        core::Rng rng(5);
+        model.initialize(rng);
+        return model;
+      };
+      nn::Sequential fused = build(), kept = build();
+      kept.set_keep_layer_outputs(true);
+      core::Rng rng(6);
+      Tensor x = Tensor::from_shape({12, 2, 9, 9}), dy = Tensor::from_shape({12, 3});
+      for (int step = 0; step < 3; ++step) {
+        const bool train = step < 2;
+        for (nn::Sequential* m : {&fused, &kept}) {
+          m->set_mode(train ? nn::Mode::Train : nn::Mode::Eval);
+          m->zero_grad();
+        }
+        for (auto& v : x) v = rng.normal();
+        for (auto& v : dy) v = rng.normal();
+        if (step == 1) x.data()[5] = std::nanf("");
+        core::set_threads(threads);
+        CHECK(test::bit_identical(fused.forward(x), kept.forward(x)));
+        for (std::size_t relu_at : {std::size_t{1}, std::size_t{3}})
+          CHECK(test::bit_identical(fused.layer_output(relu_at), kept.layer_output(relu_at)));
+        // The convolution's own output is never there: its buffer holds the ReLU's.
+        CHECK_THROWS_WITH(fused.layer_output(0), Catch::Contains("0.conv2d") && Catch::Contains("1.relu"));
+        CHECK_THROWS_WITH(fused.layer_output(2), Catch::Contains("2.conv2d"));
+        const Tensor dx_fused = fused.backward(dy);
+        const Tensor dx_kept = kept.backward(dy);
+        if (input_grad) CHECK(test::bit_identical(dx_fused, dx_kept));
+        check_same_gradients_and_buffers(fused, kept);
+        core::set_threads(1);
+      }
+    }
+}
+
+TEST_CASE("sequential/a fused Conv2d and ReLU name a gradient of the wrong shape", "[nn][sequential]") {
+  nn::Conv2d conv(2, 3, 3, 1, 1);
+  CHECK_THROWS_AS(conv.backward_relu(Tensor::from_shape({1, 3, 4, 4})), ShapeError);  // before any forward
+  conv.forward_relu(Tensor::from_shape({2, 2, 4, 4}), nn::Mode::Train);
+  CHECK_THROWS_WITH(conv.backward_relu(Tensor::from_shape({2, 3, 4, 5})),
+                    Catch::Contains("conv2d") && Catch::Contains("[2, 3, 4, 4]"));
+  CHECK_NOTHROW(conv.backward_relu(Tensor::from_shape({2, 3, 4, 4})));
 }
 
 TEST_CASE("sequential/backward names a dL/d(output) of the wrong shape", "[nn][sequential]") {
