@@ -37,6 +37,18 @@ void check_same_gradients_and_buffers(nn::Sequential& fused, nn::Sequential& kep
   for (std::size_t i = 0; i < bf.size(); ++i) CHECK(test::bit_identical(*bf[i].value, *bk[i].value));
 }
 
+// Step `step` of a fused-against-kept comparison: train mode for the first two steps, eval after, gradients
+// zeroed, and a fresh N(0, 1) input and dL/d(output).
+void begin_step(int step, nn::Sequential& fused, nn::Sequential& kept, Tensor& x, Tensor& dy,
+                core::Rng& rng) {
+  for (nn::Sequential* m : {&fused, &kept}) {
+    m->set_mode(step < 2 ? nn::Mode::Train : nn::Mode::Eval);
+    m->zero_grad();
+  }
+  for (auto& v : x) v = rng.normal();
+  for (auto& v : dy) v = rng.normal();
+}
+
 nn::Sequential small_model(bool input_grad_needed, bool set_before_adding) {
   nn::Sequential model({2, 4, 4});
   if (set_before_adding) model.set_input_grad_needed(input_grad_needed);
@@ -239,13 +251,7 @@ TEST_CASE(
         core::Rng rng(6);
         Tensor x = Tensor::from_shape({k.batch, 2, k.side, k.side}), dy = Tensor::from_shape({k.batch, 3});
         for (int step = 0; step < 3; ++step) {
-          const bool train = step < 2;
-          for (nn::Sequential* m : {&fused, &kept}) {
-            m->set_mode(train ? nn::Mode::Train : nn::Mode::Eval);
-            m->zero_grad();
-          }
-          for (auto& v : x) v = rng.normal();
-          for (auto& v : dy) v = rng.normal();
+          begin_step(step, fused, kept, x, dy, rng);
           // Both on the same threads: Conv2d's weight gradient sums its workers' parts, so it depends on
           // the thread count (to rounding) fused or not.
           core::set_threads(threads);
@@ -295,13 +301,7 @@ TEST_CASE("sequential/a Conv2d followed by a ReLU runs fused with the same resul
       core::Rng rng(6);
       Tensor x = Tensor::from_shape({12, 2, 9, 9}), dy = Tensor::from_shape({12, 3});
       for (int step = 0; step < 3; ++step) {
-        const bool train = step < 2;
-        for (nn::Sequential* m : {&fused, &kept}) {
-          m->set_mode(train ? nn::Mode::Train : nn::Mode::Eval);
-          m->zero_grad();
-        }
-        for (auto& v : x) v = rng.normal();
-        for (auto& v : dy) v = rng.normal();
+        begin_step(step, fused, kept, x, dy, rng);
         if (step == 1) x.data()[5] = std::nanf("");
         core::set_threads(threads);
         CHECK(test::bit_identical(fused.forward(x), kept.forward(x)));
