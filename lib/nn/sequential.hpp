@@ -40,6 +40,9 @@ class Sequential {
   //  - a Conv2d, a ReLU and a MaxPool2d: each sample's convolution output is pooled right after its GEMM,
   //    while in cache, and never stored whole (Conv2d::forward_each); backward unpools each sample's
   //    gradient where the convolution's backward reads it (Conv2d::backward_by_sample);
+  //  - a Conv2d directly followed by a ReLU (no pooling after it): each sample's output is rectified in
+  //    place after its GEMM, and backward masks the gradient sample by sample (Conv2d::forward_relu);
+  //  - a Conv2d, a GroupNorm or LayerNorm, a ReLU and a MaxPool2d run sample by sample (SampleNorm);
   //  - backward of a Conv2d followed by a BatchNorm (alone or leading such a group) takes the BatchNorm's
   //    dL/dx one sample at a time as it goes (Conv2d::backward_by_sample).
   // Only the group's last layer keeps its output. true turns fusion off so layer_output can
