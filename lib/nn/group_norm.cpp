@@ -112,16 +112,25 @@ const Tensor& GroupNorm::backward(const Tensor& dy) {
   return input_grad_;
 }
 
-void GroupNorm::begin_relu_pool(const Shape& input_shape, MaxPool2d& pool) {
+void GroupNorm::begin_relu(const Shape& input_shape, MaxPool2d* pool) {
   const Shape shape = begin_forward(input_shape);
-  if (shape.size() != 4) throw ShapeError("groupnorm: pooling fused after it needs [N, C, H, W] input");
-  pool.begin_forward(shape, /*then_relu=*/true);
-  pool_ = &pool;
-  input_ = nullptr;  // until end_relu_pool
+  if (shape.size() != 4) throw ShapeError("groupnorm: a ReLU fused after it needs [N, C, H, W] input");
+  begin_block_output(pool, shape, output_);
+  pool_ = pool;
+  input_ = nullptr;  // until end_relu
 }
 
-void GroupNorm::relu_pool_sample(std::size_t n, int, const float* x) {
+void GroupNorm::relu_sample(std::size_t n, int, const float* x) {
   const std::size_t group_channels = channels_ / groups_, block = group_channels * positions_;
+  if (!pool_) {
+    // forward's blocks for this sample, then the ReLU on them while in cache.
+    float* y = output_.data() + n * channels_ * positions_;
+    for (std::size_t g = 0; g < groups_; ++g)
+      stats_[n * groups_ + g] = segment_norm::forward(x + g * block, y + g * block, group_channels,
+                                                      positions_, options_.eps, group_affine(g));
+    rectify(y, channels_ * positions_);
+    return;
+  }
   const float* gamma = options_.affine ? weight.data() : nullptr;
   const float* beta = options_.affine ? bias.data() : nullptr;
   for (std::size_t g = 0; g < groups_; ++g) {
@@ -136,29 +145,27 @@ void GroupNorm::relu_pool_sample(std::size_t n, int, const float* x) {
   }
 }
 
-const Tensor& GroupNorm::end_relu_pool(const Tensor& x) {
+const Tensor& GroupNorm::end_relu(const Tensor& x) {
   if (output_shape(shape_of(x))[0] * groups_ != stats_.size())
-    throw ShapeError("groupnorm: end_relu_pool got " + to_string(shape_of(x)) + ", not the input begun with");
+    throw ShapeError("groupnorm: end_relu got " + to_string(shape_of(x)) + ", not the input begun with");
   input_ = &x;
   const std::size_t workers = static_cast<std::size_t>(core::threads());
   plane_scratch_.resize(workers * channels_ * positions_);
-  return pool_->output();
+  return pool_ ? pool_->output() : output_;
 }
 
-void GroupNorm::begin_backward_relu_pool(const Tensor& dy) {
-  check_pooled_grad(input_, pool_, dy);
-  pooled_grad_ = &dy;
+void GroupNorm::begin_backward_relu(const Tensor& dy) {
+  check_block_grad(input_, pool_, output_, dy);
+  block_grad_ = &dy;
   begin_backward(shape_of(*input_)[0]);
 }
 
-void GroupNorm::backward_relu_pool_sample(std::size_t n, int worker, float* dx) {
-  const Tensor& dy = *pooled_grad_;
+void GroupNorm::backward_relu_sample(std::size_t n, int worker, float* dx) {
+  const Tensor& dy = *block_grad_;
   const std::size_t group_channels = channels_ / groups_, block = group_channels * positions_;
   float* plane = plane_scratch_.data() + static_cast<std::size_t>(worker) * channels_ * positions_;
-  // Unpooled through the ReLU: the windows it blocked are marked, so each plane is dL/d(this layer's
-  // output) bit for bit as the ReLU's and the pooling's backward make it.
   for (std::size_t c = 0; c < channels_; ++c)
-    pool_->backward_plane(n * channels_ + c, dy, plane + c * positions_);
+    output_grad_plane(pool_, dy, output_, n * channels_ + c, positions_, plane + c * positions_);
   const float* x = input_->data() + n * channels_ * positions_;
   for (std::size_t g = 0; g < groups_; ++g) {
     const std::size_t sums_at = n * channels_ + g * group_channels;
@@ -170,7 +177,7 @@ void GroupNorm::backward_relu_pool_sample(std::size_t n, int worker, float* dx) 
   }
 }
 
-void GroupNorm::end_backward_relu_pool() {
+void GroupNorm::end_backward_relu() {
   add_parameter_grads(shape_of(*input_)[0]);
 }
 

@@ -26,14 +26,15 @@ class GroupNorm final : public SampleNorm {
   const Tensor& forward(const Tensor& x, Mode mode) override;
   const Tensor& backward(const Tensor& dy) override;
 
-  // Conv2d → GroupNorm → ReLU → MaxPool2d sample by sample (SampleNorm): each sample is normalized by
-  // its groups' statistics, rectified and pooled value by value as the pooling reads it.
-  void begin_relu_pool(const Shape& input_shape, MaxPool2d& pool) override;
-  void relu_pool_sample(std::size_t n, int worker, const float* x) override;
-  const Tensor& end_relu_pool(const Tensor& x) override;
-  void begin_backward_relu_pool(const Tensor& dy) override;
-  void backward_relu_pool_sample(std::size_t n, int worker, float* dx) override;
-  void end_backward_relu_pool() override;
+  // Conv2d → GroupNorm → ReLU (→ MaxPool2d) sample by sample (SampleNorm): each sample is normalized by
+  // its groups' statistics and rectified, or with a pooling rectified and pooled value by value as the
+  // pooling reads it.
+  void begin_relu(const Shape& input_shape, MaxPool2d* pool) override;
+  void relu_sample(std::size_t n, int worker, const float* x) override;
+  const Tensor& end_relu(const Tensor& x) override;
+  void begin_backward_relu(const Tensor& dy) override;
+  void backward_relu_sample(std::size_t n, int worker, float* dx) override;
+  void end_backward_relu() override;
 
   // γ = 1, β = 0.
   void initialize(core::Rng& rng) override;
@@ -58,9 +59,9 @@ class GroupNorm final : public SampleNorm {
   std::vector<segment_norm::Stats> stats_;            // [N·G]
   std::vector<double> dweight_acc_, dbias_acc_;       // [C], γ/β gradient sums over the batch, in double
   std::vector<double> channel_dy_xhat_, channel_dy_;  // [N·C], each sample's part of them
-  MaxPool2d* pool_ = nullptr;                         // of the last begin_relu_pool
-  const Tensor* pooled_grad_ = nullptr;               // of the last begin_backward_relu_pool
-  std::vector<float> plane_scratch_;                  // [C·H·W] per thread: unpooled dL/d(output)
+  MaxPool2d* pool_ = nullptr;                         // of the last begin_relu (null: no pooling)
+  const Tensor* block_grad_ = nullptr;                // of the last begin_backward_relu
+  std::vector<float> plane_scratch_;                  // [C·H·W] per thread: dL/d(output) of the block
   Tensor output_, input_grad_;
 };
 

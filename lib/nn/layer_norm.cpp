@@ -112,22 +112,29 @@ const Tensor& LayerNorm::backward(const Tensor& dy) {
   return input_grad_;
 }
 
-void LayerNorm::begin_relu_pool(const Shape& input_shape, MaxPool2d& pool) {
+void LayerNorm::begin_relu(const Shape& input_shape, MaxPool2d* pool) {
   const Shape shape = output_shape(input_shape);
-  if (shape.size() != 4) throw ShapeError("layernorm: pooling fused after it needs [N, C, H, W] input");
+  if (shape.size() != 4) throw ShapeError("layernorm: a ReLU fused after it needs [N, C, H, W] input");
   stats_.resize(shape[0]);
   planes_ = shape[1];
   plane_positions_ = shape[2] * shape[3];
   plane_scratch_.resize(static_cast<std::size_t>(core::threads()) * features_);
-  pool.begin_forward(shape, /*then_relu=*/true);
-  pool_ = &pool;
-  input_ = nullptr;  // until end_relu_pool
+  begin_block_output(pool, shape, output_);
+  pool_ = pool;
+  input_ = nullptr;  // until end_relu
 }
 
-void LayerNorm::relu_pool_sample(std::size_t n, int worker, const float* x) {
+void LayerNorm::relu_sample(std::size_t n, int worker, const float* x) {
+  const segment_norm::Affine aff = affine();
+  if (!pool_) {
+    // forward's block for this sample, then the ReLU on it while in cache.
+    float* y = output_.data() + n * features_;
+    stats_[n] = segment_norm::forward(x, y, channels_, positions_, options_.eps, aff);
+    rectify(y, features_);
+    return;
+  }
   const segment_norm::Stats stats = segment_norm::statistics(x, features_, options_.eps);
   stats_[n] = stats;
-  const segment_norm::Affine aff = affine();
   float* plane = plane_scratch_.data() + static_cast<std::size_t>(worker) * features_;
   // Run by run with forward's own operations; the pooling with then_relu is a ReLU → MaxPool2d pair.
   for (std::size_t c = 0; c < planes_; ++c) {
@@ -138,16 +145,16 @@ void LayerNorm::relu_pool_sample(std::size_t n, int worker, const float* x) {
   }
 }
 
-const Tensor& LayerNorm::end_relu_pool(const Tensor& x) {
+const Tensor& LayerNorm::end_relu(const Tensor& x) {
   if (output_shape(shape_of(x))[0] != stats_.size())
-    throw ShapeError("layernorm: end_relu_pool got " + to_string(shape_of(x)) + ", not the input begun with");
+    throw ShapeError("layernorm: end_relu got " + to_string(shape_of(x)) + ", not the input begun with");
   input_ = &x;
-  return pool_->output();
+  return pool_ ? pool_->output() : output_;
 }
 
-void LayerNorm::begin_backward_relu_pool(const Tensor& dy) {
-  check_pooled_grad(input_, pool_, dy);
-  pooled_grad_ = &dy;
+void LayerNorm::begin_backward_relu(const Tensor& dy) {
+  check_block_grad(input_, pool_, output_, dy);
+  block_grad_ = &dy;
   const std::size_t batch = shape_of(*input_)[0];
   if (options_.affine && options_.per_channel_affine) {
     channel_dy_xhat_.resize(batch * channels_);
@@ -157,12 +164,11 @@ void LayerNorm::begin_backward_relu_pool(const Tensor& dy) {
   std::fill(dbias_acc_.begin(), dbias_acc_.end(), 0.0);
 }
 
-void LayerNorm::backward_relu_pool_sample(std::size_t n, int worker, float* dx) {
+void LayerNorm::backward_relu_sample(std::size_t n, int worker, float* dx) {
   float* plane = plane_scratch_.data() + static_cast<std::size_t>(worker) * features_;
-  // Unpooled through the ReLU (the windows it blocked are marked): dL/d(output) bit for bit as the
-  // ReLU's and the pooling's backward make it.
   for (std::size_t c = 0; c < planes_; ++c)
-    pool_->backward_plane(n * planes_ + c, *pooled_grad_, plane + c * plane_positions_);
+    output_grad_plane(pool_, *block_grad_, output_, n * planes_ + c, plane_positions_,
+                      plane + c * plane_positions_);
   const bool per_channel = options_.affine && options_.per_channel_affine;
   segment_norm::GradSinks sinks;
   if (per_channel) sinks = {channel_dy_xhat_.data() + n * channels_, channel_dy_.data() + n * channels_};
@@ -173,7 +179,7 @@ void LayerNorm::backward_relu_pool_sample(std::size_t n, int worker, float* dx) 
                          affine(), sinks);
 }
 
-void LayerNorm::end_backward_relu_pool() {
+void LayerNorm::end_backward_relu() {
   if (!options_.affine) return;
   const std::size_t batch = shape_of(*input_)[0];
   if (options_.per_channel_affine) {
@@ -181,13 +187,13 @@ void LayerNorm::end_backward_relu_pool() {
                                     dweight_acc_.data(), dbias_acc_.data());
   } else if (core::threads() > 1) {
     // The samples were split over the threads: now the planes are, each thread adding its planes' parts
-    // over the samples in order, from dL/d(output) unpooled again.
+    // over the samples in order, from dL/d(output) made again.
     core::parallel_for(planes_, [&](std::size_t c0, std::size_t c1, int worker) {
       float* plane = plane_scratch_.data() + static_cast<std::size_t>(worker) * features_;
       for (std::size_t n = 0; n < batch; ++n)
         for (std::size_t c = c0; c < c1; ++c) {
           const std::size_t at = c * plane_positions_;
-          pool_->backward_plane(n * planes_ + c, *pooled_grad_, plane);
+          output_grad_plane(pool_, *block_grad_, output_, n * planes_ + c, plane_positions_, plane);
           segment_norm::add_element_grads(input_->data() + n * features_ + at, plane, 0, plane_positions_,
                                           stats_[n], dweight_acc_.data() + at, dbias_acc_.data() + at);
         }

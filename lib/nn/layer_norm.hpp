@@ -29,14 +29,15 @@ class LayerNorm final : public SampleNorm {
   const Tensor& forward(const Tensor& x, Mode mode) override;
   const Tensor& backward(const Tensor& dy) override;
 
-  // Conv2d → LayerNorm → ReLU → MaxPool2d sample by sample (SampleNorm; the normalized shape [C, H, W]):
-  // each channel's run of y is made in a plane of the worker's and pooled from there.
-  void begin_relu_pool(const Shape& input_shape, MaxPool2d& pool) override;
-  void relu_pool_sample(std::size_t n, int worker, const float* x) override;
-  const Tensor& end_relu_pool(const Tensor& x) override;
-  void begin_backward_relu_pool(const Tensor& dy) override;
-  void backward_relu_pool_sample(std::size_t n, int worker, float* dx) override;
-  void end_backward_relu_pool() override;
+  // Conv2d → LayerNorm → ReLU (→ MaxPool2d) sample by sample (SampleNorm; the normalized shape
+  // [C, H, W]): the sample normalized and rectified, or with a pooling each channel's run of y made in a
+  // plane of the worker's and pooled from there.
+  void begin_relu(const Shape& input_shape, MaxPool2d* pool) override;
+  void relu_sample(std::size_t n, int worker, const float* x) override;
+  const Tensor& end_relu(const Tensor& x) override;
+  void begin_backward_relu(const Tensor& dy) override;
+  void backward_relu_sample(std::size_t n, int worker, float* dx) override;
+  void end_backward_relu() override;
 
   // γ = 1, β = 0.
   void initialize(core::Rng& rng) override;
@@ -55,10 +56,10 @@ class LayerNorm final : public SampleNorm {
   std::vector<segment_norm::Stats> stats_;            // per sample
   std::vector<double> dweight_acc_, dbias_acc_;       // γ/β gradient sums over the batch, in double
   std::vector<double> channel_dy_xhat_, channel_dy_;  // [N·C] with per-channel γ: each sample's part
-  // The fused block's: its pooling, dL/d(pool output), planes (C) and positions per plane (H·W), and a
-  // [C·H·W] scratch per thread for y's runs and the unpooled dL/d(output).
+  // The fused block's: its pooling (null: none), dL/d(block output), planes (C) and positions per plane
+  // (H·W), and a [C·H·W] scratch per thread for y's runs and dL/d(this layer's output).
   MaxPool2d* pool_ = nullptr;
-  const Tensor* pooled_grad_ = nullptr;
+  const Tensor* block_grad_ = nullptr;
   std::size_t planes_ = 0, plane_positions_ = 0;
   std::vector<float> plane_scratch_;
   Tensor output_, input_grad_;

@@ -60,6 +60,11 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
   if (last > 0 && dynamic_cast<const Conv2d*>(layers_[last - 1].get()) &&
       dynamic_cast<const BatchNorm2d*>(layers_[last].get()))
     conv_feeds_batch_norm_[last - 1] = true;
+  conv_feeds_sample_norm_relu_.push_back(false);
+  if (last > 1 && dynamic_cast<const Conv2d*>(layers_[last - 2].get()) &&
+      dynamic_cast<const SampleNorm*>(layers_[last - 1].get()) &&
+      dynamic_cast<const ReLU*>(layers_[last].get()))
+    conv_feeds_sample_norm_relu_[last - 2] = true;
   conv_feeds_sample_norm_pool_.push_back(false);
   if (last > 2 && dynamic_cast<const Conv2d*>(layers_[last - 3].get()) &&
       dynamic_cast<const SampleNorm*>(layers_[last - 2].get()) && fusable_[last - 1] == Fusion::ReluMaxPool)
@@ -116,19 +121,22 @@ const Tensor& Sequential::forward(const Tensor& x) {
         i = record_group(i, i + 3, Fusion::BatchNormReluMaxPool, h);
         continue;
       }
-      // Conv2d → GroupNorm or LayerNorm → ReLU → MaxPool2d: each sample's output normalized (by its own
-      // statistics), rectified and pooled as the convolution makes it; the convolution's output is kept
+      // Conv2d → GroupNorm or LayerNorm → ReLU (→ MaxPool2d): each sample's output normalized (by its own
+      // statistics), rectified (and pooled) as the convolution makes it; the convolution's output is kept
       // for backward.
-      if (fused_run_ && conv_feeds_sample_norm_pool_[i]) {
+      if (fused_run_ && conv_feeds_sample_norm_relu_[i]) {
         auto& conv_layer = static_cast<Conv2d&>(*layers_[i]);
         auto& norm = dynamic_cast<SampleNorm&>(*layers_[i + 1]);
-        norm.begin_relu_pool(conv_layer.output_shape(shape_of(*h)), static_cast<MaxPool2d&>(*layers_[i + 3]));
+        const bool pooled = conv_feeds_sample_norm_pool_[i];
+        norm.begin_relu(conv_layer.output_shape(shape_of(*h)),
+                        pooled ? static_cast<MaxPool2d*>(layers_[i + 3].get()) : nullptr);
         const Tensor& conv_out = conv_layer.forward_observed(
             *h, mode_,
-            [&norm](std::size_t n, int worker, const float* y) { norm.relu_pool_sample(n, worker, y); });
-        h = &norm.end_relu_pool(conv_out);
+            [&norm](std::size_t n, int worker, const float* y) { norm.relu_sample(n, worker, y); });
+        h = &norm.end_relu(conv_out);
         record_group(i, i, Fusion::None, &conv_out);
-        i = record_group(i + 1, i + 3, Fusion::SampleNormReluMaxPool, h);
+        i = pooled ? record_group(i + 1, i + 3, Fusion::SampleNormReluMaxPool, h)
+                   : record_group(i + 1, i + 2, Fusion::SampleNormRelu, h);
         continue;
       }
       switch (fusion) {
@@ -162,7 +170,8 @@ const Tensor& Sequential::forward(const Tensor& x) {
         case Fusion::ConvRelu:
           h = &static_cast<Conv2d&>(*layers_[i]).forward_relu(*h, mode_);
           break;
-        case Fusion::SampleNormReluMaxPool:  // run from its convolution, above; never a layer's fusable_
+        case Fusion::SampleNormRelu:  // run from its convolution, above; never a layer's fusable_
+        case Fusion::SampleNormReluMaxPool:
           throw Error("Sequential::forward: layer " + layer_name(i) +
                       " is fused with the convolution before it");
       }
@@ -256,16 +265,17 @@ const Tensor& Sequential::backward(const Tensor& dy) {
       case Fusion::ConvRelu:
         g = &static_cast<Conv2d&>(*layers_[i]).backward_relu(*g);
         break;
+      case Fusion::SampleNormRelu:
       case Fusion::SampleNormReluMaxPool: {
         // The norm's dx made sample by sample where the convolution before it reads it; that
         // convolution's backward is done too.
         auto& norm = dynamic_cast<SampleNorm&>(*layers_[i]);
-        norm.begin_backward_relu_pool(*g);
+        norm.begin_backward_relu(*g);
         g = &static_cast<Conv2d&>(*layers_[i - 1])
                  .backward_by_sample([&norm](std::size_t n, int worker, float* dx) {
-                   norm.backward_relu_pool_sample(n, worker, dx);
+                   norm.backward_relu_sample(n, worker, dx);
                  });
-        norm.end_backward_relu_pool();
+        norm.end_backward_relu();
         --i;
         break;
       }
@@ -281,6 +291,7 @@ std::size_t Sequential::fused_span(Fusion fusion) {
     case Fusion::BatchNormRelu:
     case Fusion::ReluMaxPool:
     case Fusion::ConvRelu:
+    case Fusion::SampleNormRelu:
       return 2;
     case Fusion::BatchNormReluMaxPool:
     case Fusion::ConvReluMaxPool:

@@ -42,7 +42,8 @@ class Sequential {
   //    gradient where the convolution's backward reads it (Conv2d::backward_by_sample);
   //  - a Conv2d directly followed by a ReLU (no pooling after it): each sample's output is rectified in
   //    place after its GEMM, and backward masks the gradient sample by sample (Conv2d::forward_relu);
-  //  - a Conv2d, a GroupNorm or LayerNorm, a ReLU and a MaxPool2d run sample by sample (SampleNorm);
+  //  - a Conv2d, a GroupNorm or LayerNorm and a ReLU, with or without a MaxPool2d after them, run sample
+  //    by sample (SampleNorm);
   //  - backward of a Conv2d followed by a BatchNorm (alone or leading such a group) takes the BatchNorm's
   //    dL/dx one sample at a time as it goes (Conv2d::backward_by_sample).
   // Only the group's last layer keeps its output. true turns fusion off so layer_output can
@@ -85,7 +86,8 @@ class Sequential {
     BatchNormReluMaxPool,
     ConvReluMaxPool,
     SampleNormReluMaxPool,
-    ConvRelu
+    ConvRelu,
+    SampleNormRelu
   };
   static std::size_t fused_span(Fusion fusion);  // how many layers the group has
   // Records layers [first, last] as one group of the last forward: output as layer last's, none for the
@@ -98,6 +100,8 @@ class Sequential {
   // Layer i is a Conv2d, and layers i + 1 to i + 3 a SampleNorm (GroupNorm, LayerNorm), a ReLU and a
   // MaxPool2d.
   std::vector<bool> conv_feeds_sample_norm_pool_;
+  // Layer i is a Conv2d followed by a GroupNorm or LayerNorm and a ReLU (a pooling after them or not).
+  std::vector<bool> conv_feeds_sample_norm_relu_;
   bool fused_run_ = false;  // the last forward ran the fusions (keep_layer_outputs was off)
   Mode mode_ = Mode::Train;
   bool input_grad_needed_ = true;

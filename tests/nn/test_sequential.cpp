@@ -199,82 +199,92 @@ TEST_CASE(
   // conv → bn2d → relu → pool (the last three in one) and conv → groupnorm or layernorm (each kind of
   // affine) → relu → pool (all four sample by sample), on 1 and 2 threads (the fused BatchNorm pools from
   // per-thread scratch; the larger case is split over the threads), with 2×2 windows and with overlapping
-  // padded ones on odd planes; train steps, then eval.
+  // padded ones on odd planes; and the same blocks without the pooling (conv → relu, conv → bn2d → relu,
+  // conv → groupnorm or layernorm → relu); train steps, then eval.
   struct Case {
     nn::Window2d window;
     std::size_t side, batch;
   };
   for (const Case k : {Case{{2, 2, 0}, 16, 16}, Case{{3, 2, 1}, 7, 5}, Case{{2, 2, 0}, 9, 3}})
-    for (const std::string norm : {"none", "batch", "group", "group without affine", "layer",
-                                   "layer per channel", "layer without affine"})
-      for (const int threads : {1, 2}) {
-        CAPTURE(k.window.kernel.h, k.side, norm, threads);
-        const nn::Window2d w = k.window;
-        const bool batch_norm = norm == "batch";
-        // A norm by each sample's own statistics: the whole block runs sample by sample.
-        const bool sample_norm = norm.rfind("group", 0) == 0 || norm.rfind("layer", 0) == 0;
-        auto build = [&] {
-          nn::Sequential model({2, k.side, k.side});
-          model.emplace<nn::Conv2d>(2, 8, 3, 1, 1);
-          if (batch_norm) model.emplace<nn::BatchNorm2d>(8);
-          Tensor *gamma = nullptr, *beta = nullptr;
-          if (norm.rfind("group", 0) == 0) {
-            nn::GroupNormOptions options;
-            options.affine = norm == "group";
-            auto& gn = model.emplace<nn::GroupNorm>(4, 8, options);
-            gamma = &gn.weight, beta = &gn.bias;
-          }
-          if (norm.rfind("layer", 0) == 0) {
-            nn::LayerNormOptions options;
-            options.affine = norm != "layer without affine";
-            options.per_channel_affine = norm == "layer per channel";
-            auto& ln = model.emplace<nn::LayerNorm>(Shape{8, k.side, k.side}, options);
-            gamma = &ln.weight, beta = &ln.bias;
-          }
-          model.emplace<nn::ReLU>();
-          auto& pool = model.emplace<nn::MaxPool2d>(w.kernel, w.stride, w.padding);
-          model.emplace<nn::Flatten>();
-          const Shape pooled = pool.output_shape({1, 8, k.side, k.side});
-          model.emplace<nn::Dense>(8 * pooled[2] * pooled[3], 3);
-          core::Rng rng(5);
-          model.initialize(rng);
-          // γ and β not 1 and 0 (negative γ too), so the fused affine is exercised.
-          if (gamma)
-            for (std::size_t c = 0; c < gamma->size(); ++c) {
-              gamma->data()[c] = rng.normal(0.5f, 1.f);
-              beta->data()[c] = rng.normal(0.f, 0.5f);
+    for (const bool pooled : {true, false})
+      for (const std::string norm : {"none", "batch", "group", "group without affine", "layer",
+                                     "layer per channel", "layer without affine"})
+        for (const int threads : {1, 2}) {
+          if (!pooled && k.window.kernel.h != 2) continue;  // the window matters only with the pooling
+          CAPTURE(k.window.kernel.h, k.side, pooled, norm, threads);
+          const nn::Window2d w = k.window;
+          const bool batch_norm = norm == "batch";
+          // A norm by each sample's own statistics: the whole block runs sample by sample.
+          const bool sample_norm = norm.rfind("group", 0) == 0 || norm.rfind("layer", 0) == 0;
+          auto build = [&] {
+            nn::Sequential model({2, k.side, k.side});
+            model.emplace<nn::Conv2d>(2, 8, 3, 1, 1);
+            if (batch_norm) model.emplace<nn::BatchNorm2d>(8);
+            Tensor *gamma = nullptr, *beta = nullptr;
+            if (norm.rfind("group", 0) == 0) {
+              nn::GroupNormOptions options;
+              options.affine = norm == "group";
+              auto& gn = model.emplace<nn::GroupNorm>(4, 8, options);
+              gamma = &gn.weight, beta = &gn.bias;
             }
-          return model;
-        };
-        nn::Sequential fused = build(), kept = build();
-        kept.set_keep_layer_outputs(true);
-        core::Rng rng(6);
-        Tensor x = Tensor::from_shape({k.batch, 2, k.side, k.side}), dy = Tensor::from_shape({k.batch, 3});
-        for (int step = 0; step < 3; ++step) {
-          begin_step(step, fused, kept, x, dy, rng);
-          // Both on the same threads: Conv2d's weight gradient sums its workers' parts, so it depends on
-          // the thread count (to rounding) fused or not.
-          core::set_threads(threads);
-          const Tensor out_fused = fused.forward(x);
-          CHECK(test::bit_identical(out_fused, kept.forward(x)));
-          const std::size_t pool_at = batch_norm || sample_norm ? 3 : 2;
-          CHECK(test::bit_identical(fused.layer_output(pool_at), kept.layer_output(pool_at)));
-          CHECK_THROWS_AS(fused.layer_output(1), Error);  // the norm's, or the ReLU's before the pool
-          // Without a norm the convolution's output is pooled sample by sample and never kept whole; a
-          // norm's backward needs it.
-          if (!batch_norm && !sample_norm)
-            CHECK_THROWS_WITH(fused.layer_output(0), Catch::Contains("0.conv2d"));
-          if (batch_norm || sample_norm) {
-            // (A BatchNorm in eval mode pools each sample's output as it is made, so it keeps none.)
-            if (sample_norm) CHECK(test::bit_identical(fused.layer_output(0), kept.layer_output(0)));
-            CHECK_THROWS_WITH(fused.layer_output(2),
-                              Catch::Contains("2.relu") && Catch::Contains("3.maxpool2d"));
+            if (norm.rfind("layer", 0) == 0) {
+              nn::LayerNormOptions options;
+              options.affine = norm != "layer without affine";
+              options.per_channel_affine = norm == "layer per channel";
+              auto& ln = model.emplace<nn::LayerNorm>(Shape{8, k.side, k.side}, options);
+              gamma = &ln.weight, beta = &ln.bias;
+            }
+            model.emplace<nn::ReLU>();
+            Shape features{1, 8, k.side, k.side};
+            if (pooled)
+              features = model.emplace<nn::MaxPool2d>(w.kernel, w.stride, w.padding).output_shape(features);
+            model.emplace<nn::Flatten>();
+            model.emplace<nn::Dense>(8 * features[2] * features[3], 3);
+            core::Rng rng(5);
+            model.initialize(rng);
+            // γ and β not 1 and 0 (negative γ too), so the fused affine is exercised.
+            if (gamma)
+              for (std::size_t c = 0; c < gamma->size(); ++c) {
+                gamma->data()[c] = rng.normal(0.5f, 1.f);
+                beta->data()[c] = rng.normal(0.f, 0.5f);
+              }
+            return model;
+          };
+          nn::Sequential fused = build(), kept = build();
+          kept.set_keep_layer_outputs(true);
+          core::Rng rng(6);
+          Tensor x = Tensor::from_shape({k.batch, 2, k.side, k.side}), dy = Tensor::from_shape({k.batch, 3});
+          for (int step = 0; step < 3; ++step) {
+            begin_step(step, fused, kept, x, dy, rng);
+            // Both on the same threads: Conv2d's weight gradient sums its workers' parts, so it depends on
+            // the thread count (to rounding) fused or not.
+            core::set_threads(threads);
+            const Tensor out_fused = fused.forward(x);
+            CHECK(test::bit_identical(out_fused, kept.forward(x)));
+            const bool normed = batch_norm || sample_norm;
+            // The block's output: the pooling's, or without one the ReLU's.
+            const std::size_t block_out = (normed ? 2 : 1) + (pooled ? 1 : 0);
+            CHECK(test::bit_identical(fused.layer_output(block_out), kept.layer_output(block_out)));
+            // The norm's, or the ReLU's before the pool.
+            if (normed || pooled) CHECK_THROWS_AS(fused.layer_output(1), Error);
+            // Without a norm the convolution's output is pooled or rectified sample by sample and never
+            // kept apart; a norm's backward needs it.
+            if (!normed) CHECK_THROWS_WITH(fused.layer_output(0), Catch::Contains("0.conv2d"));
+            if (normed) {
+              // (A BatchNorm in eval mode pools each sample's output as it is made, so it keeps none.)
+              if (sample_norm || !pooled)
+                CHECK(test::bit_identical(fused.layer_output(0), kept.layer_output(0)));
+              if (pooled)
+                CHECK_THROWS_WITH(fused.layer_output(2),
+                                  Catch::Contains("2.relu") && Catch::Contains("3.maxpool2d"));
+              else
+                CHECK_THROWS_WITH(fused.layer_output(1), Catch::Contains("2.relu"));
+            }
+            CHECK(test::bit_identical(fused.backward(dy), kept.backward(dy)));
+            check_same_gradients_and_buffers(fused, kept);
+            core::set_threads(1);
           }
-          CHECK(test::bit_identical(fused.backward(dy), kept.backward(dy)));
-          check_same_gradients_and_buffers(fused, kept);
-          core::set_threads(1);
         }
-      }
 }
 
 TEST_CASE("sequential/a Conv2d followed by a ReLU runs fused with the same results", "[nn][sequential]") {
