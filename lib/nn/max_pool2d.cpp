@@ -16,6 +16,11 @@
 #include <emmintrin.h>
 #endif
 
+// The 2×2 path's widest kernels: masked loads and stores, two-source permutes and byte stores.
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define BNLAB_POOL_AVX512 1
+#endif
+
 namespace bnlab::nn {
 
 namespace {
@@ -43,6 +48,11 @@ struct AsIs {
     return x;
   }
 #endif
+#if defined(BNLAB_POOL_AVX512)
+  __m512 operator()(__m512 x) const {
+    return x;
+  }
+#endif
 };
 
 struct ThroughAffineRelu {
@@ -66,6 +76,14 @@ struct ThroughAffineRelu {
         _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(x, _mm256_set1_ps(center)), _mm256_set1_ps(scale)),
                       _mm256_set1_ps(shift));
     return _mm256_andnot_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_LE_OQ), y);
+  }
+#endif
+#if defined(BNLAB_POOL_AVX512)
+  __m512 operator()(__m512 x) const {
+    const __m512 y =
+        _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(x, _mm512_set1_ps(center)), _mm512_set1_ps(scale)),
+                      _mm512_set1_ps(shift));
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NLE_UQ), y);
   }
 #endif
 };
@@ -163,10 +181,90 @@ inline std::uint32_t code_bytes(__m128i codes) {
 }
 #endif
 
+#if defined(BNLAB_POOL_AVX512)
+// Sixteen windows a vector. Window rows of at most eight windows go two to a vector (their outputs are
+// adjacent in memory): lanes [0, half) come from the first source, [half, 2·half) from the second, where a
+// source is one window row's two input rows, or the two halves of a longer row (half = 8). Masked loads
+// read nothing past a row; masked stores write only the windows that exist.
+struct Avx512Groups {
+  Index half;
+  __m512i evens, odds;  // the top-left and top-right (or bottom-left and right) candidates of each lane
+
+  explicit Avx512Groups(Index OW) : half(OW <= 8 ? OW : 8) {
+    alignas(64) std::int32_t even[16], odd[16];
+    for (Index j = 0; j < 16; ++j) {
+      even[j] = static_cast<std::int32_t>(j < half ? 2 * j : 16 + 2 * (j - half));
+      odd[j] = even[j] + 1;
+    }
+    evens = _mm512_load_si512(even);
+    odds = _mm512_load_si512(odd);
+  }
+};
+
+inline __mmask16 first_lanes(Index count) {
+  return count >= 16 ? __mmask16(0xFFFF) : count <= 0 ? __mmask16(0) : __mmask16((1u << count) - 1u);
+}
+
+// body(a, a_floats, b, b_floats, out, windows): the sources of each group of a window row pair or row,
+// their valid input floats, and the index of its first output.
+template <class Body>
+void for_each_avx512_group(Index W, Index OH, Index OW, Body body) {
+  if (OW <= 8) {
+    for (Index oh = 0; oh < OH; oh += 2) {
+      const bool second = oh + 1 < OH;
+      body(2 * oh * W, 2 * OW, (2 * oh + 2) * W, second ? 2 * OW : 0, oh * OW, second ? 2 * OW : OW);
+    }
+    return;
+  }
+  for (Index oh = 0; oh < OH; ++oh)
+    for (Index ow = 0; ow < OW; ow += 16) {
+      const Index floats = 2 * std::min<Index>(16, OW - ow), at = 2 * oh * W + 2 * ow;
+      body(at, std::min<Index>(16, floats), at + 16, floats - std::min<Index>(16, floats), oh * OW + ow,
+           floats / 2);
+    }
+}
+
+template <bool kThenRelu, class Transform>
+void pool_plane_2x2_avx512(const float* in, Index W, Index OH, Index OW, float* out, std::uint8_t* codes,
+                           Transform value) {
+  const Avx512Groups groups(OW);
+  auto take = [](__m512 v, int position, __m512& best, __m512i& best_at) {
+    const __mmask16 replace =
+        _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    best = _mm512_mask_mov_ps(best, replace, v);
+    best_at = _mm512_mask_mov_epi32(best_at, replace, _mm512_set1_epi32(position));
+  };
+  for_each_avx512_group(
+      W, OH, OW, [&](Index a, Index a_floats, Index b, Index b_floats, Index first, Index windows) {
+        const __mmask16 a_mask = first_lanes(a_floats), b_mask = first_lanes(b_floats);
+        const __m512 top_a = value(_mm512_maskz_loadu_ps(a_mask, in + a)),
+                     top_b = value(_mm512_maskz_loadu_ps(b_mask, in + b));
+        const __m512 bottom_a = value(_mm512_maskz_loadu_ps(a_mask, in + a + W)),
+                     bottom_b = value(_mm512_maskz_loadu_ps(b_mask, in + b + W));
+        __m512 best = _mm512_permutex2var_ps(top_a, groups.evens, top_b);
+        __m512i best_at = _mm512_setzero_si512();
+        take(_mm512_permutex2var_ps(top_a, groups.odds, top_b), 1, best, best_at);
+        take(_mm512_permutex2var_ps(bottom_a, groups.evens, bottom_b), 2, best, best_at);
+        take(_mm512_permutex2var_ps(bottom_a, groups.odds, bottom_b), 3, best, best_at);
+        if constexpr (kThenRelu) {
+          best = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(best, _mm512_setzero_ps(), _CMP_NLE_UQ), best);
+          best_at = _mm512_mask_or_epi32(best_at, _mm512_cmp_ps_mask(best, _mm512_setzero_ps(), _CMP_NGT_UQ),
+                                         best_at, _mm512_set1_epi32(kCodeReluBlocked));
+        }
+        const __mmask16 out_mask = first_lanes(windows);
+        _mm512_mask_storeu_ps(out + first, out_mask, best);
+        _mm512_mask_cvtepi32_storeu_epi8(codes + first, out_mask, best_at);
+      });
+}
+#endif
+
 // kThenRelu: the outputs go through the ReLU and the windows it blocks are marked in their codes.
 template <bool kThenRelu, class Transform>
 void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, std::uint8_t* codes,
                     Transform value) {
+#if defined(BNLAB_POOL_AVX512)
+  return pool_plane_2x2_avx512<kThenRelu>(in, W, OH, OW, out, codes, value);
+#endif
   for (Index oh = 0; oh < OH; ++oh) {
     const float* row0 = in + 2 * oh * W;
     const float* row1 = row0 + W;
@@ -325,8 +423,47 @@ namespace {
 // written in one pass (the window's gradient at the position its code names, else 0) instead of
 // zero-filling the whole gradient and scattering into it. A code with kCodeReluBlocked names no position
 // and routes nothing.
+#if defined(BNLAB_POOL_AVX512)
+// The forward's groups in reverse: each window's gradient kept at the position its code names, and the
+// left and right candidates interleaved back into the two sources' input rows.
+void unpool_plane_2x2_avx512(const float* g, const std::uint8_t* codes, Index W, Index OH, Index OW,
+                             float* dx) {
+  const Avx512Groups groups(OW);
+  alignas(64) std::int32_t first_half[16], second_half[16];
+  for (Index q = 0; q < 16; ++q) {
+    first_half[q] = static_cast<std::int32_t>((q & 1 ? 16 : 0) + q / 2);
+    second_half[q] = static_cast<std::int32_t>(first_half[q] + groups.half);
+  }
+  const __m512i to_a = _mm512_load_si512(first_half), to_b = _mm512_load_si512(second_half);
+  for_each_avx512_group(
+      W, OH, OW, [&](Index a, Index a_floats, Index b, Index b_floats, Index first, Index windows) {
+        const __mmask16 in_mask = first_lanes(windows);
+        const __m512 grad = _mm512_maskz_loadu_ps(in_mask, g + first);
+        const __m512i code =
+            _mm512_maskz_cvtepu8_epi32(in_mask, _mm_maskz_loadu_epi8(in_mask, codes + first));
+        auto keep_where = [&](int position) {
+          return _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(code, _mm512_set1_epi32(position)), grad);
+        };
+        const __m512 top_left = keep_where(0), top_right = keep_where(1);
+        const __m512 bottom_left = keep_where(2), bottom_right = keep_where(3);
+        const __mmask16 a_mask = first_lanes(a_floats), b_mask = first_lanes(b_floats);
+        _mm512_mask_storeu_ps(dx + a, a_mask, _mm512_permutex2var_ps(top_left, to_a, top_right));
+        _mm512_mask_storeu_ps(dx + b, b_mask, _mm512_permutex2var_ps(top_left, to_b, top_right));
+        _mm512_mask_storeu_ps(dx + a + W, a_mask, _mm512_permutex2var_ps(bottom_left, to_a, bottom_right));
+        _mm512_mask_storeu_ps(dx + b + W, b_mask, _mm512_permutex2var_ps(bottom_left, to_b, bottom_right));
+      });
+}
+#endif
+
 void unpool_plane_2x2(const float* g, const std::uint8_t* codes, Index H, Index W, Index OH, Index OW,
                       float* dx) {
+#if defined(BNLAB_POOL_AVX512)
+  unpool_plane_2x2_avx512(g, codes, W, OH, OW, dx);
+  if (W % 2 != 0)
+    for (Index oh = 0; oh < OH; ++oh) dx[2 * oh * W + W - 1] = dx[(2 * oh + 1) * W + W - 1] = 0.0f;
+  std::fill(dx + 2 * OH * W, dx + H * W, 0.0f);
+  return;
+#endif
   for (Index oh = 0; oh < OH; ++oh) {
     float* row0 = dx + 2 * oh * W;
     float* row1 = row0 + W;

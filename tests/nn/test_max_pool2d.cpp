@@ -158,11 +158,21 @@ bool same_floats(const Tensor& a, const Tensor& b) {
 
 TEST_CASE("maxpool2d/the vectorized 2x2 path equals the plain rule with ties, NaNs and odd sizes",
           "[nn][maxpool2d]") {
-  // Widths above and below the 4-output vector step, odd heights and widths (an uncovered last row or
-  // column), values from a small set so ties are common, and NaNs at every position of a window.
+  // Widths above and below the vector steps (4 and 8 outputs; 16, with window rows of up to 8 two to a
+  // vector, on AVX-512), odd heights and widths (an uncovered last row or column, a last row pair of one),
+  // values from a small set so ties are common, and NaNs at every position of a window.
   core::Rng rng(11);
-  for (const auto& shape :
-       std::vector<Shape>{{2, 3, 8, 8}, {1, 2, 7, 9}, {3, 1, 5, 17}, {2, 2, 28, 28}, {2, 1, 4, 34}}) {
+  for (const auto& shape : std::vector<Shape>{{2, 3, 8, 8},
+                                              {1, 2, 7, 9},
+                                              {3, 1, 5, 17},
+                                              {2, 2, 28, 28},
+                                              {2, 1, 4, 34},
+                                              {1, 2, 14, 14},
+                                              {1, 2, 7, 15},
+                                              {1, 1, 9, 32},
+                                              {1, 1, 6, 66},
+                                              {2, 1, 5, 4},
+                                              {1, 1, 3, 3}}) {
     CAPTURE(to_string(shape));
     Tensor x(shape), dy(Shape{shape[0], shape[1], shape[2] / 2, shape[3] / 2});
     for (auto& v : x) v = std::round(rng.normal() * 2.0f);
