@@ -41,17 +41,18 @@ struct NoRunHooks {
   void end(std::size_t /*n*/, std::size_t /*c*/) const {}
 };
 
-// Prefetches the run after (n, c) in the walk over r of the [N, C, P] tensor x (none after the last run:
-// run 0 never comes next), so it streams in while (n, c) is worked on.
-inline void prefetch_next_run(const Channels& r, const float* x, std::size_t n, std::size_t c) {
-  const std::size_t next = c + 1 < r.c1      ? (n * r.channels + c + 1)
-                           : n + 1 < r.batch ? ((n + 1) * r.channels + r.c0)
-                                             : 0;
-  if (next != 0) core::prefetch(x + next * r.positions, r.positions * sizeof(float));
+// f(i) for i in [first, last), prefetch_stream asking for x's lines ahead as it goes.
+template <class F>
+void for_each_streamed(const float* x, std::size_t first, std::size_t last, F f) {
+  for (std::size_t block = first; block < last; block += core::kStreamStep) {
+    core::prefetch_stream(x + block);
+    const std::size_t end = std::min(block + core::kStreamStep, last);
+    for (std::size_t i = block; i < end; ++i) f(i);
+  }
 }
 
 // sums_a[c] += Σ term_a(index, c) and sums_b[c] += Σ term_b(index, c) over each channel's N·P values, in
-// one pass over memory in memory order, the terms reading x (its runs are prefetched). Each channel's lanes
+// one pass over memory in memory order, the terms reading x (streamed: prefetch_stream). Each channel's lanes
 // (lanes[c]) stay open across its N runs and are folded once at the end; the order of additions per channel
 // does not depend on the range.
 template <class TermA, class TermB, class Hooks = NoRunHooks>
@@ -69,11 +70,11 @@ void channel_sums2(const Channels& r, const float* x, LaneSums2* lanes, double* 
   for (std::size_t n = 0; n < r.batch; ++n)
     for (std::size_t c = r.c0; c < r.c1; ++c) {
       const std::size_t at = (n * r.channels + c) * r.positions;
-      prefetch_next_run(r, x, n, c);
       hooks.begin(n, c, at);
       lanes[c].add_run(
           r.positions, [&](std::size_t p) { return term_a(at + p, c); },
-          [&](std::size_t p) { return term_b(at + p, c); });
+          [&](std::size_t p) { return term_b(at + p, c); },
+          [x, at](std::size_t p) { core::prefetch_stream(x + at + p); });
       hooks.end(n, c);
     }
   for (std::size_t c = r.c0; c < r.c1; ++c) {
@@ -82,7 +83,7 @@ void channel_sums2(const Channels& r, const float* x, LaneSums2* lanes, double* 
   }
 }
 
-// apply(index, c) for every element of the channels, apply reading x (its runs are prefetched).
+// apply(index, c) for every element of the channels, apply reading x (streamed: prefetch_stream).
 template <class Apply, class Hooks = NoRunHooks>
 void for_each_element(const Channels& r, const float* x, Apply apply, const Hooks& hooks = {}) {
   for (std::size_t n = 0; n < r.batch; ++n) {
@@ -91,9 +92,8 @@ void for_each_element(const Channels& r, const float* x, Apply apply, const Hook
     } else {
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         const std::size_t at = (n * r.channels + c) * r.positions;
-        prefetch_next_run(r, x, n, c);
         hooks.begin(n, c, at);
-        for (std::size_t p = 0; p < r.positions; ++p) apply(at + p, c);
+        for_each_streamed(x, at, at + r.positions, [&](std::size_t i) { apply(i, c); });
         hooks.end(n, c);
       }
     }
@@ -116,7 +116,8 @@ inline void run_moments(const float* run, std::size_t n, double& mean, double& m
       [run, x0](std::size_t p) {
         const double d = double(run[p]) - x0;
         return d * d;
-      });
+      },
+      [run](std::size_t p) { core::prefetch_stream(run + p); });
   const double s1 = sums.a.total(), s2 = sums.b.total(), count = static_cast<double>(n);
   mean = x0 + s1 / count;
   m2 = std::max(0.0, s2 - s1 * s1 / count);
@@ -392,7 +393,6 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
       // normalized() and ReLU::forward), so no plane of y is written.
       for (std::size_t n = 0; n < batch; ++n)
         for (std::size_t c = r.c0; c < r.c1; ++c) {
-          prefetch_next_run(r, in, n, c);
           pool->forward_plane(n * channels_ + c, in + (n * channels_ + c) * positions,
                               MaxPool2d::AffineRelu{m[c], scale[c], shift[c]});
         }
@@ -593,9 +593,9 @@ void BatchNorm::backward_sample_of(std::size_t n, int worker, float* dx) {
   // The same formula as backward_apply, on sample n's channels; dx is [C, P].
   for (std::size_t c = 0; c < channels_; ++c) {
     const std::size_t at = (n * channels_ + c) * positions_;
-    if (c + 1 < channels_) core::prefetch(in + at + positions_, positions_ * sizeof(float));  // the next run
     view.begin(n, c, at);
     float* out = dx + c * positions_;
+    if (c + 1 < channels_) core::prefetch(in + at + positions_, positions_ * sizeof(float));  // the next run
     for (std::size_t i = at; i < at + positions_; ++i)
       out[i - at] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
   }

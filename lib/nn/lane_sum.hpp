@@ -10,12 +10,20 @@ namespace bnlab::nn {
 // are four AVX-512 (eight AVX2) accumulators, enough to hide the add latency.
 inline constexpr std::size_t kSumLanes = 32;
 
-// add(j, i) for i < n, element i going to lane j = i mod 32: full groups of 32, then the rest.
-template <class Add>
-void for_each_lane(std::size_t n, Add add) {
+// What runs before each full group of 32 elements: nothing, or a prefetch of what comes later.
+struct NoGroupHook {
+  void operator()(std::size_t /*first*/) const {}
+};
+
+// add(j, i) for i < n, element i going to lane j = i mod 32: full groups of 32 (before_group(i) called
+// with the first of each), then the rest.
+template <class Add, class BeforeGroup = NoGroupHook>
+void for_each_lane(std::size_t n, Add add, BeforeGroup before_group = {}) {
   std::size_t i = 0;
-  for (; i + kSumLanes <= n; i += kSumLanes)
+  for (; i + kSumLanes <= n; i += kSumLanes) {
+    before_group(i);
     for (std::size_t j = 0; j < kSumLanes; ++j) add(j, i + j);
+  }
   for (std::size_t j = 0; i + j < n; ++j) add(j, i + j);
 }
 
@@ -46,17 +54,20 @@ struct LaneSums2 {
   // The lanes are copied into locals for the run: accumulated in the members they were stored and reloaded
   // every 32 values (the compiler cannot keep an array member in registers across the loop), a chain of
   // store-to-load latencies that made BatchNorm's sums ~2× slower. The additions are the same, in order.
-  template <class TermA, class TermB>
-  void add_run(std::size_t n, TermA term_a, TermB term_b) {
+  template <class TermA, class TermB, class BeforeGroup = NoGroupHook>
+  void add_run(std::size_t n, TermA term_a, TermB term_b, BeforeGroup before_group = {}) {
     double la[kSumLanes], lb[kSumLanes];
     for (std::size_t j = 0; j < kSumLanes; ++j) {
       la[j] = a.lane[j];
       lb[j] = b.lane[j];
     }
-    for_each_lane(n, [&](std::size_t j, std::size_t i) {
-      la[j] += term_a(i);
-      lb[j] += term_b(i);
-    });
+    for_each_lane(
+        n,
+        [&](std::size_t j, std::size_t i) {
+          la[j] += term_a(i);
+          lb[j] += term_b(i);
+        },
+        before_group);
     for (std::size_t j = 0; j < kSumLanes; ++j) {
       a.lane[j] = la[j];
       b.lane[j] = lb[j];

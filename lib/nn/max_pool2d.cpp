@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "core/parallel.hpp"
+#include "core/prefetch.hpp"
 #include "nn/relu.hpp"
 
 #if defined(__AVX2__)
@@ -36,7 +37,10 @@ inline bool replaces(float v, float best) {
 }
 
 // What each input value is taken as before pooling: itself, or max((x − center)·scale + shift, 0).
+// kStreams: whether the planes come from memory (BatchNorm's pass over the whole conv output) rather than
+// from cache (a sample just made), so the kernels prefetch ahead as they read.
 struct AsIs {
+  static constexpr bool kStreams = false;
   float operator()(float x) const { return x; }
 #if defined(__SSE2__)
   __m128 operator()(__m128 x) const {
@@ -56,6 +60,7 @@ struct AsIs {
 };
 
 struct ThroughAffineRelu {
+  static constexpr bool kStreams = true;
   float center, scale, shift;
   // The operations (and their order) of BatchNorm's normalization and ReLU::forward's rule, so the pooled
   // values are bit for bit those of pooling their output.
@@ -236,6 +241,11 @@ void pool_plane_2x2_avx512(const float* in, Index W, Index OH, Index OW, float* 
   };
   for_each_avx512_group(
       W, OH, OW, [&](Index a, Index a_floats, Index b, Index b_floats, Index first, Index windows) {
+        if constexpr (Transform::kStreams) {
+          // The group's rows: two (one window row), or four (a pair) from a on.
+          core::prefetch_stream(in + a);
+          core::prefetch_stream(in + a + (OW <= 8 ? 2 * W : W));
+        }
         const __mmask16 a_mask = first_lanes(a_floats), b_mask = first_lanes(b_floats);
         const __m512 top_a = value(_mm512_maskz_loadu_ps(a_mask, in + a)),
                      top_b = value(_mm512_maskz_loadu_ps(b_mask, in + b));
@@ -268,6 +278,9 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
   for (Index oh = 0; oh < OH; ++oh) {
     const float* row0 = in + 2 * oh * W;
     const float* row1 = row0 + W;
+    if constexpr (Transform::kStreams)
+      for (Index k = 0; k < 2 * W; k += static_cast<Index>(core::kStreamStep))
+        core::prefetch_stream(row0 + k);
     float* y = out + oh * OW;
     std::uint8_t* code = codes + oh * OW;
     Index ow = 0;
