@@ -33,9 +33,9 @@ class MaxPool2d : public Layer {
   // are marked in the argmax, so the backward never reads the output back.
   void begin_forward(const Shape& in, bool then_relu = false);
   void forward_plane(std::size_t p, const float* plane);
-  // forward_plane of max((x − center)·scale + shift, 0) taken value by value as the plane is read (a
-  // BatchNorm2d and its ReLU fused with this layer): no plane of them is ever written. Needs a
-  // begin_forward with then_relu.
+  // forward_plane of max((x − center)·scale + shift, 0), the affine map taken value by value as the plane is
+  // read and the ReLU (then_relu's) after the max (a BatchNorm2d and its ReLU fused with this layer): no
+  // plane of them is ever written. Needs a begin_forward with then_relu.
   struct AffineRelu {
     float center, scale, shift;
   };
@@ -48,7 +48,7 @@ class MaxPool2d : public Layer {
 
  private:
   bool two_by_two() const;  // the common window with its own vectorized paths
-  // Pools plane p, each input value taken through value (max_pool2d.cpp's AsIs or ThroughAffineRelu), and
+  // Pools plane p, each input value taken through value (max_pool2d.cpp's AsIs or ThroughAffine), and
   // then_relu_'s ReLU and marks.
   template <class Transform>
   void pool_plane(std::size_t p, const float* plane, Transform value);
