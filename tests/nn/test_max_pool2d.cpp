@@ -230,6 +230,53 @@ TEST_CASE("maxpool2d/planes with a ReLU after them equal the ReLU and pooling la
   }
 }
 
+TEST_CASE(
+    "maxpool2d/planes pooled through an affine map and a ReLU equal the map, a ReLU and pooling, bit for bit",
+    "[nn][maxpool2d]") {
+  // forward_plane(AffineRelu) takes the ReLU after the max: the outputs and routed gradients must still be
+  // those of mapping every value, a ReLU layer and this layer. A negative scale (the maximum comes from the
+  // smallest inputs), a tiny one that rounds distinct inputs to the same value (ties decided after the map),
+  // windows with nothing positive, and NaNs; the 2×2 path and the generic one.
+  core::Rng rng(22);
+  struct Map {
+    float center, scale, shift;
+  };
+  for (const nn::Window2d window : {nn::Window2d{2, 2, 0}, nn::Window2d{3, 2, 1}})
+    for (const Map map : {Map{0.25f, 1.5f, -0.5f}, Map{-0.5f, -2.0f, 0.25f}, Map{0.0f, 1e-9f, 1.0f},
+                          Map{0.0f, 1e-9f, 0.0f}}) {
+      CAPTURE(window.kernel.h, map.scale, map.shift);
+      const Shape shape{2, 3, 7, 21};
+      Tensor x(shape);
+      for (auto& v : x) v = rng.normal() * 2.0f;
+      float* p = x.data();
+      for (int i : {0, 1, 21, 22}) p[i] = -3.0f - static_cast<float>(i);
+      p[147 + 4] = std::nanf("");
+      p[294 + 30] = -std::nanf("");
+
+      Tensor mapped(shape);
+      // The normalization's own expression (BatchNorm's normalized()), compiled the same way.
+      for (std::size_t i = 0; i < x.size(); ++i)
+        mapped.data()[i] = (x.data()[i] - map.center) * map.scale + map.shift;
+      nn::ReLU relu;
+      nn::MaxPool2d pool_after_relu(window.kernel, window.stride, window.padding);
+      const Tensor y_ref = pool_after_relu.forward(relu.forward(mapped, nn::Mode::Train), nn::Mode::Train);
+      Tensor dy(shape_of(y_ref));
+      for (auto& v : dy) v = rng.normal();
+      const Tensor dx_ref = relu.backward(pool_after_relu.backward(dy));
+
+      nn::MaxPool2d pool(window.kernel, window.stride, window.padding);
+      pool.begin_forward(shape, /*then_relu=*/true);
+      const std::size_t plane = pool.input_plane_size(), planes = shape[0] * shape[1];
+      for (std::size_t q = 0; q < planes; ++q)
+        pool.forward_plane(q, x.data() + q * plane,
+                           nn::MaxPool2d::AffineRelu{map.center, map.scale, map.shift});
+      CHECK(test::bit_identical(pool.output(), y_ref));
+      Tensor dx(shape);
+      for (std::size_t q = 0; q < planes; ++q) pool.backward_plane(q, dy, dx.data() + q * plane);
+      CHECK(test::bit_identical(dx, dx_ref));
+    }
+}
+
 TEST_CASE("maxpool2d/a plane pooled through a ReLU needs a forward begun with then_relu", "[nn][maxpool2d]") {
   // Without it the argmax carries no ReLU marks, and the backward would route gradient the ReLU blocked.
   nn::MaxPool2d pool(2);
