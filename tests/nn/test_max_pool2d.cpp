@@ -193,6 +193,33 @@ TEST_CASE("maxpool2d/the vectorized 2x2 path equals the plain rule with ties, Na
   }
 }
 
+namespace {
+// Pools x plane by plane (forward_plane(pool, q, plane) after begin_forward with then_relu), routes a random
+// dy back with backward_plane, and checks both bit for bit against a ReLU layer and a MaxPool2d layer on
+// relu_input (x itself, or x mapped as forward_plane maps it).
+template <class ForwardPlane>
+void check_planes_against_relu_pool(const nn::Window2d& window, const Tensor& x, const Tensor& relu_input,
+                                    core::Rng& rng, ForwardPlane forward_plane) {
+  nn::ReLU relu;
+  nn::MaxPool2d pool_after_relu(window.kernel, window.stride, window.padding);
+  const Tensor y_ref = pool_after_relu.forward(relu.forward(relu_input, nn::Mode::Train), nn::Mode::Train);
+  Tensor dy(shape_of(y_ref));
+  for (auto& v : dy) v = rng.normal();
+  const Tensor dx_ref = relu.backward(pool_after_relu.backward(dy));
+
+  const Shape shape = shape_of(x);
+  nn::MaxPool2d pool(window.kernel, window.stride, window.padding);
+  pool.begin_forward(shape, /*then_relu=*/true);
+  const std::size_t plane = pool.input_plane_size(), planes = shape[0] * shape[1];
+  REQUIRE(plane == 147);  // both callers' 7×21 planes
+  for (std::size_t q = 0; q < planes; ++q) forward_plane(pool, q, x.data() + q * plane);
+  CHECK(test::bit_identical(pool.output(), y_ref));
+  Tensor dx(shape);
+  for (std::size_t q = 0; q < planes; ++q) pool.backward_plane(q, dy, dx.data() + q * plane);
+  CHECK(test::bit_identical(dx, dx_ref));
+}
+}  // namespace
+
 TEST_CASE("maxpool2d/planes with a ReLU after them equal the ReLU and pooling layers, bit for bit",
           "[nn][maxpool2d]") {
   // forward_plane and backward_plane after begin_forward(then_relu), as a fused Conv2d → ReLU → MaxPool2d
@@ -210,23 +237,9 @@ TEST_CASE("maxpool2d/planes with a ReLU after them equal the ReLU and pooling la
     p[147 + 4] = std::nanf("");
     p[147 + 21 + 5] = std::nanf("");  // two NaNs in one window: the last wins
     p[294 + 30] = -std::nanf("");
-
-    nn::ReLU relu;
-    nn::MaxPool2d pool_after_relu(window.kernel, window.stride, window.padding);
-    const Tensor y_ref = pool_after_relu.forward(relu.forward(x, nn::Mode::Train), nn::Mode::Train);
-    Tensor dy(shape_of(y_ref));
-    for (auto& v : dy) v = rng.normal();
-    const Tensor dx_ref = relu.backward(pool_after_relu.backward(dy));
-
-    nn::MaxPool2d pool(window.kernel, window.stride, window.padding);
-    pool.begin_forward(shape, /*then_relu=*/true);
-    const std::size_t plane = pool.input_plane_size(), planes = shape[0] * shape[1];
-    REQUIRE(plane == 147);
-    for (std::size_t q = 0; q < planes; ++q) pool.forward_plane(q, x.data() + q * plane);
-    CHECK(test::bit_identical(pool.output(), y_ref));
-    Tensor dx(shape);
-    for (std::size_t q = 0; q < planes; ++q) pool.backward_plane(q, dy, dx.data() + q * plane);
-    CHECK(test::bit_identical(dx, dx_ref));
+    check_planes_against_relu_pool(
+        window, x, x, rng,
+        [](nn::MaxPool2d& pool, std::size_t q, const float* plane) { pool.forward_plane(q, plane); });
   }
 }
 
@@ -257,23 +270,10 @@ TEST_CASE(
       // The normalization's own expression (BatchNorm's normalized()), compiled the same way.
       for (std::size_t i = 0; i < x.size(); ++i)
         mapped.data()[i] = (x.data()[i] - map.center) * map.scale + map.shift;
-      nn::ReLU relu;
-      nn::MaxPool2d pool_after_relu(window.kernel, window.stride, window.padding);
-      const Tensor y_ref = pool_after_relu.forward(relu.forward(mapped, nn::Mode::Train), nn::Mode::Train);
-      Tensor dy(shape_of(y_ref));
-      for (auto& v : dy) v = rng.normal();
-      const Tensor dx_ref = relu.backward(pool_after_relu.backward(dy));
-
-      nn::MaxPool2d pool(window.kernel, window.stride, window.padding);
-      pool.begin_forward(shape, /*then_relu=*/true);
-      const std::size_t plane = pool.input_plane_size(), planes = shape[0] * shape[1];
-      for (std::size_t q = 0; q < planes; ++q)
-        pool.forward_plane(q, x.data() + q * plane,
-                           nn::MaxPool2d::AffineRelu{map.center, map.scale, map.shift});
-      CHECK(test::bit_identical(pool.output(), y_ref));
-      Tensor dx(shape);
-      for (std::size_t q = 0; q < planes; ++q) pool.backward_plane(q, dy, dx.data() + q * plane);
-      CHECK(test::bit_identical(dx, dx_ref));
+      check_planes_against_relu_pool(
+          window, x, mapped, rng, [map](nn::MaxPool2d& pool, std::size_t q, const float* plane) {
+            pool.forward_plane(q, plane, nn::MaxPool2d::AffineRelu{map.center, map.scale, map.shift});
+          });
     }
 }
 
