@@ -5,7 +5,6 @@
 #include <optional>
 #include <vector>
 
-#include "nn/lane_sum.hpp"
 #include "nn/layer.hpp"
 
 namespace bnlab::nn {
@@ -110,6 +109,8 @@ class BatchNorm : public Layer {
   template <Then kThen>
   auto grad_view(int worker);
   template <Then kThen>
+  void backward_run_sums_of(const detail::Channels& r);
+  template <Then kThen>
   void backward_sums_of(const detail::Channels& r);
   template <Then kThen>
   void backward_apply(const detail::Channels& r);
@@ -128,13 +129,13 @@ class BatchNorm : public Layer {
   const MaxPool2d* pool_ = nullptr;
   MaxPool2d* eval_pool_ = nullptr;  // between begin_eval_relu_pool and end_eval_relu_pool
   std::size_t batch_ = 0, positions_ = 0;
-  std::vector<float> mean_, inv_std_;           // per channel, what the last forward normalized with
-  std::vector<double> sum_a_, sum_b_;           // per-channel accumulators reused by every pass
-  std::vector<LaneSums2> lanes_;                // per-channel vector lanes of the sums over [N, C, H·W]
-  std::vector<float> norm_scale_, norm_shift_;  // forward's y = (x − mean)·norm_scale + norm_shift
-  std::vector<float> scale_, slope_, offset_;   // backward's dx = scale·dy + slope·(x − mean) + offset
-  std::vector<float> plane_scratch_;            // one [H·W] plane per thread, with the pooling fused
-  Tensor output_;                               // forward's y, then backward's dx
+  std::vector<float> mean_, inv_std_;               // per channel, what the last forward normalized with
+  std::vector<double> sum_a_, sum_b_;               // per-channel accumulators reused by every pass
+  std::vector<double> run_dy_sum_, run_dy_xc_sum_;  // [N·C] backward's Σ dy and Σ dy·(x − μ) of each run
+  std::vector<float> norm_scale_, norm_shift_;      // forward's y = (x − mean)·norm_scale + norm_shift
+  std::vector<float> scale_, slope_, offset_;  // backward's dx = scale·dy + slope·(x − mean) + offset
+  std::vector<float> plane_scratch_;           // one [H·W] plane per thread, with the pooling fused
+  Tensor output_;                              // forward's y, then backward's dx
 };
 
 // Normalizes each feature of [N, C] (or each channel of [N, C, L]) over the batch (and L).

@@ -75,6 +75,29 @@ struct LaneSums2 {
   }
 };
 
+// Σ term_a(i) and Σ term_b(i) for i < n, each in fresh lanes folded pairwise: the same numbers as a new
+// LaneSums2's add_run followed by total(), with the lanes kept in locals from start to fold (a LaneSums2
+// per run, copied in, out and into the fold, cost about as much as a 28×28 run's additions).
+template <class TermA, class TermB, class BeforeGroup = NoGroupHook>
+void run_sums2(std::size_t n, TermA term_a, TermB term_b, BeforeGroup before_group, double& sum_a,
+               double& sum_b) {
+  double la[kSumLanes] = {}, lb[kSumLanes] = {};
+  for_each_lane(
+      n,
+      [&](std::size_t j, std::size_t i) {
+        la[j] += term_a(i);
+        lb[j] += term_b(i);
+      },
+      before_group);
+  for (std::size_t width = kSumLanes / 2; width > 0; width /= 2)
+    for (std::size_t j = 0; j < width; ++j) {
+      la[j] += la[j + width];
+      lb[j] += lb[j + width];
+    }
+  sum_a = la[0];
+  sum_b = lb[0];
+}
+
 // Σ term(i) for i < n, term returning double.
 template <class Term>
 double lane_sum(std::size_t n, Term term) {

@@ -1,4 +1,5 @@
-// BatchNorm1d/2d: PyTorch goldens, gradients in both modes, running-statistics semantics, batch-of-one error.
+// BatchNorm1d/2d: PyTorch goldens, gradients in both modes, running-statistics semantics, batch-of-one error,
+// the same bits on any thread count.
 #include "nn/batch_norm.hpp"
 
 #include <cmath>
@@ -8,6 +9,8 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "nn/max_pool2d.hpp"
 #include "nn/relu.hpp"
 #include "support/bit_identical.hpp"
 #include "support/gradient_check.hpp"
@@ -427,5 +430,71 @@ TEST_CASE("batchnorm/statistics and dx sample by sample equal the whole-tensor p
     CHECK(test::bit_identical(dx, whole.backward_relu(dy)));
     CHECK(test::bit_identical(split.weight_grad, whole.weight_grad));
     CHECK(test::bit_identical(split.bias_grad, whole.bias_grad));
+  }
+}
+
+TEST_CASE("batchnorm/gives the same bits on one thread and on two", "[nn][batchnorm]") {
+  // Inputs large enough for every pass to be split over the threads (by samples for the passes over the
+  // tensor, by channels for the statistics): each sum must be taken in the same order whatever the split.
+  struct Case {
+    Shape shape;
+    nn::BatchNorm::Then then;
+  };
+  for (const Case& k :
+       {Case{{64, 16, 8, 8}, nn::BatchNorm::Then::Nothing}, Case{{64, 16, 8, 8}, nn::BatchNorm::Then::Relu},
+        Case{{64, 16, 8, 8}, nn::BatchNorm::Then::ReluMaxPool},
+        Case{{96, 8, 14, 14}, nn::BatchNorm::Then::ReluMaxPool},
+        Case{{512, 128}, nn::BatchNorm::Then::Relu}}) {
+    CAPTURE(to_string(k.shape), static_cast<int>(k.then));
+    core::Rng rng(7);
+    Tensor x = Tensor::from_shape(k.shape);
+    for (auto& v : x) v = rng.normal(1.f, 2.f);
+    // The first and last samples equal, their gradients ±1e16: the exact sums cancel them, but in double
+    // the small terms added between them are rounded by their size, so summing in any other order (per
+    // thread, say) changes the result even after rounding to float.
+    const std::size_t sample = x.size() / k.shape[0], last = x.size() - sample;
+    std::copy(x.data(), x.data() + sample, x.data() + last);
+    struct Result {
+      Tensor y, dx, weight_grad, bias_grad, running_mean, running_var;
+    };
+    auto run = [&](int threads) {
+      core::set_threads(threads);
+      auto bn = make_batch_norm(k.shape);
+      core::Rng init(3);
+      for (std::size_t c = 0; c < k.shape[1]; ++c) {
+        bn->weight(c) = init.normal(1.f, 0.5f);
+        bn->bias(c) = init.normal(0.f, 0.5f);
+      }
+      nn::MaxPool2d pool(nn::Extent2(2));
+      Result r;
+      for (int step = 0; step < 2; ++step) {
+        zero_grads(*bn);
+        r.y = k.then == nn::BatchNorm::Then::Nothing ? bn->forward(x, nn::Mode::Train)
+              : k.then == nn::BatchNorm::Then::Relu  ? bn->forward_relu(x, nn::Mode::Train)
+                                                     : bn->forward_relu_pool(x, nn::Mode::Train, pool);
+        Tensor dy = r.y;
+        core::Rng grads(11);
+        for (auto& v : dy) v = grads.normal();
+        const std::size_t dy_sample = dy.size() / k.shape[0];
+        std::fill(dy.begin(), dy.begin() + dy_sample, 1e16f);
+        std::fill(dy.end() - dy_sample, dy.end(), -1e16f);
+        r.dx = k.then == nn::BatchNorm::Then::Nothing ? bn->backward(dy)
+               : k.then == nn::BatchNorm::Then::Relu  ? bn->backward_relu(dy)
+                                                      : bn->backward_relu_pool(dy, pool);
+      }
+      r.weight_grad = bn->weight_grad;
+      r.bias_grad = bn->bias_grad;
+      r.running_mean = bn->running_mean;
+      r.running_var = bn->running_var;
+      core::set_threads(1);
+      return r;
+    };
+    const Result one = run(1), two = run(2);
+    CHECK(test::bit_identical(one.y, two.y));
+    CHECK(test::bit_identical(one.dx, two.dx));
+    CHECK(test::bit_identical(one.weight_grad, two.weight_grad));
+    CHECK(test::bit_identical(one.bias_grad, two.bias_grad));
+    CHECK(test::bit_identical(one.running_mean, two.running_mean));
+    CHECK(test::bit_identical(one.running_var, two.running_var));
   }
 }
