@@ -132,19 +132,17 @@ std::size_t scratch_stride(std::size_t positions) {
 // Inputs smaller than this stay on the calling thread: a hand-off to the pool would cost more.
 constexpr std::size_t kParallelElements = 1 << 15;
 
-// Dense input reaches the per-channel passes below in rows that the layer before split by samples: split
-// by channels, each thread reads half of them from the other core's cache. On two threads that made a
-// [128, 256] BatchNorm1d's forward and backward 4× as slow as on one (106–120 µs against 27); from about
-// [128, 2048] on, two threads gain again (AMD EPYC Zen 5).
-constexpr std::size_t kParallelDenseElements = 1 << 18;
+// The per-channel passes read [N, C] values (dense input, or the per-run moments and sums of images) in
+// rows that the layers before wrote split by samples: split by channels, each thread reads half of them
+// from the other core's cache. On two threads that made a [128, 256] BatchNorm1d's forward and backward 4×
+// as slow as on one (106–120 µs against 27); from about [128, 2048] on, two threads gain again (AMD EPYC
+// Zen 5).
+constexpr std::size_t kParallelRowElements = 1 << 18;
 
-// Per-channel work (statistics, coefficients) over ranges of channels, each range walked in memory order:
-// visiting one channel at a time strides by C·H·W floats, a power of two for most conv layers, which maps
-// a channel's runs onto a few cache sets and evicted them before the next pass could reuse them.
+// Per-channel work (statistics, coefficients) over ranges of channels, each range walked in memory order.
 void for_channel_ranges(std::size_t batch, std::size_t channels, std::size_t positions,
                         const std::function<void(const Channels&)>& body) {
-  const std::size_t elements = batch * channels * positions;
-  if (elements < kParallelElements || (positions == 1 && elements < kParallelDenseElements)) {
+  if (batch * channels < kParallelRowElements) {
     body({batch, channels, positions, 0, batch, 0, channels, 0});
     return;
   }
@@ -367,18 +365,20 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
   // The statistics and the normalization's coefficients, channel by channel.
   for_channel_ranges(batch, channels_, positions, [&](const Channels& r) {
     if (per_run) {
-      for (std::size_t c = r.c0; c < r.c1; ++c) {
-        // Chan et al.'s pairwise update, run by run in sample order.
-        double mean = run_mean_[c], m2 = run_m2_[c];
-        for (std::size_t n = 1; n < batch; ++n) {
-          const double before = static_cast<double>(n * positions),
-                       total = before + static_cast<double>(positions);
-          const double delta = run_mean_[n * channels_ + c] - mean;
-          mean += delta * static_cast<double>(positions) / total;
-          m2 += run_m2_[n * channels_ + c] + delta * delta * before * static_cast<double>(positions) / total;
+      // Chan et al.'s pairwise update, run by run in sample order; across the channels in the inner loop,
+      // which vectorizes (each channel's operations are the same, in the same order).
+      double *mean = sum_a_.data(), *m2 = sum_b_.data();
+      std::copy(run_mean_.begin() + r.c0, run_mean_.begin() + r.c1, mean + r.c0);
+      std::copy(run_m2_.begin() + r.c0, run_m2_.begin() + r.c1, m2 + r.c0);
+      for (std::size_t n = 1; n < batch; ++n) {
+        const double before = static_cast<double>(n * positions),
+                     total = before + static_cast<double>(positions);
+        const double *run_mean = run_mean_.data() + n * channels_, *run_m2 = run_m2_.data() + n * channels_;
+        for (std::size_t c = r.c0; c < r.c1; ++c) {
+          const double delta = run_mean[c] - mean[c];
+          mean[c] += delta * static_cast<double>(positions) / total;
+          m2[c] += run_m2[c] + delta * delta * before * static_cast<double>(positions) / total;
         }
-        sum_a_[c] = mean;
-        sum_b_[c] = m2;
       }
     } else if (used_batch_stats_) {
       // Dense input: one pass of Σd and Σd² in double across the channels, d = x − x₀ with x₀ the

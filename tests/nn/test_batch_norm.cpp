@@ -434,8 +434,9 @@ TEST_CASE("batchnorm/statistics and dx sample by sample equal the whole-tensor p
 }
 
 TEST_CASE("batchnorm/gives the same bits on one thread and on two", "[nn][batchnorm]") {
-  // Inputs large enough for every pass to be split over the threads (by samples for the passes over the
-  // tensor, by channels for the statistics): each sum must be taken in the same order whatever the split.
+  // Inputs large enough for the passes over the tensor to be split over the threads by samples, and (the
+  // last two) the per-channel statistics by channels: each sum must be taken in the same order whatever
+  // the split.
   struct Case {
     Shape shape;
     nn::BatchNorm::Then then;
@@ -444,7 +445,7 @@ TEST_CASE("batchnorm/gives the same bits on one thread and on two", "[nn][batchn
        {Case{{64, 16, 8, 8}, nn::BatchNorm::Then::Nothing}, Case{{64, 16, 8, 8}, nn::BatchNorm::Then::Relu},
         Case{{64, 16, 8, 8}, nn::BatchNorm::Then::ReluMaxPool},
         Case{{96, 8, 14, 14}, nn::BatchNorm::Then::ReluMaxPool},
-        Case{{2048, 128}, nn::BatchNorm::Then::Relu}}) {
+        Case{{2048, 128, 2, 2}, nn::BatchNorm::Then::Relu}, Case{{2048, 128}, nn::BatchNorm::Then::Relu}}) {
     CAPTURE(to_string(k.shape), static_cast<int>(k.then));
     core::Rng rng(7);
     Tensor x = Tensor::from_shape(k.shape);
