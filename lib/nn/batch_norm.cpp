@@ -19,7 +19,7 @@ namespace bnlab::nn {
 
 namespace detail {
 // A block of [N, C, P]: samples [n0, n1) × channels [c0, c1).
-struct Channels {
+struct Block {
   std::size_t batch, channels, positions, n0, n1, c0, c1;
   int worker;  // of the thread pool, for per-thread scratch
 };
@@ -27,7 +27,7 @@ struct Channels {
 
 namespace {
 
-using detail::Channels;
+using detail::Block;
 
 // The passes below walk [N, C, P] in memory order over a block of samples and channels. For dense input
 // (P = 1) the inner loop runs across channels (per-channel arrays, vectorizable); otherwise along each
@@ -55,7 +55,7 @@ void for_each_streamed(const float* x, std::size_t first, std::size_t last, F f)
 // Dense input (P = 1): sums_a[c] += Σ term_a(index, c) and sums_b[c] += Σ term_b(index, c) over each
 // channel's N values of the block, in sample order, the inner loop across channels.
 template <class TermA, class TermB>
-void channel_sums2(const Channels& r, double* sums_a, double* sums_b, TermA term_a, TermB term_b) {
+void channel_sums2(const Block& r, double* sums_a, double* sums_b, TermA term_a, TermB term_b) {
   for (std::size_t n = r.n0; n < r.n1; ++n)
     for (std::size_t c = r.c0; c < r.c1; ++c) {
       sums_a[c] += term_a(n * r.channels + c, c);
@@ -67,8 +67,8 @@ void channel_sums2(const Channels& r, double* sums_a, double* sums_b, TermA term
 // the block, in double lanes folded once per run, the terms reading x (streamed: prefetch_stream). Each
 // run's sums depend on that run alone, so any split of the samples over threads gives the same numbers.
 template <class TermA, class TermB, class Hooks = NoRunHooks>
-void each_run_sums2(const Channels& r, const float* x, double* run_a, double* run_b, TermA term_a,
-                    TermB term_b, const Hooks& hooks = {}) {
+void each_run_sums2(const Block& r, const float* x, double* run_a, double* run_b, TermA term_a, TermB term_b,
+                    const Hooks& hooks = {}) {
   for (std::size_t n = r.n0; n < r.n1; ++n)
     for (std::size_t c = r.c0; c < r.c1; ++c) {
       const std::size_t run = n * r.channels + c, at = run * r.positions;
@@ -83,7 +83,7 @@ void each_run_sums2(const Channels& r, const float* x, double* run_a, double* ru
 
 // apply(index, c) for every element of the channels, apply reading x (streamed: prefetch_stream).
 template <class Apply, class Hooks = NoRunHooks>
-void for_each_element(const Channels& r, const float* x, Apply apply, const Hooks& hooks = {}) {
+void for_each_element(const Block& r, const float* x, Apply apply, const Hooks& hooks = {}) {
   for (std::size_t n = r.n0; n < r.n1; ++n) {
     if (r.positions == 1) {
       for (std::size_t c = r.c0; c < r.c1; ++c) apply(n * r.channels + c, c);
@@ -141,7 +141,7 @@ constexpr std::size_t kParallelRowElements = 1 << 18;
 
 // Per-channel work (statistics, coefficients) over ranges of channels, each range walked in memory order.
 void for_channel_ranges(std::size_t batch, std::size_t channels, std::size_t positions,
-                        const std::function<void(const Channels&)>& body) {
+                        const std::function<void(const Block&)>& body) {
   if (batch * channels < kParallelRowElements) {
     body({batch, channels, positions, 0, batch, 0, channels, 0});
     return;
@@ -154,10 +154,10 @@ void for_channel_ranges(std::size_t batch, std::size_t channels, std::size_t pos
 // Passes over the whole tensor, split by samples the way the layers around split theirs (parallel_for
 // over the batch): each thread reads the samples it wrote itself. Split by channels, every thread read
 // half of its values from the other core's cache, at half the speed (a 4 MB block read on the core that
-// wrote it: 73–78 GB/s; on the other: 37–39 GB/s, AMD EPYC Zen 5), and BatchNorm's passes took no less
+// wrote it: 75–77 GB/s; on the other: 37–39 GB/s, AMD EPYC Zen 5), and BatchNorm's passes took no less
 // time on two threads than on one.
 void for_sample_ranges(std::size_t batch, std::size_t channels, std::size_t positions,
-                       const std::function<void(const Channels&)>& body) {
+                       const std::function<void(const Block&)>& body) {
   if (batch * channels * positions < kParallelElements) {
     body({batch, channels, positions, 0, batch, 0, channels, 0});
     return;
@@ -354,7 +354,7 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
   }
 
   if (per_run && !moments_taken)
-    for_sample_ranges(batch, channels_, positions, [&](const Channels& r) {
+    for_sample_ranges(batch, channels_, positions, [&](const Block& r) {
       for (std::size_t n = r.n0; n < r.n1; ++n)
         for (std::size_t c = r.c0; c < r.c1; ++c) {
           const std::size_t run = n * channels_ + c;
@@ -363,7 +363,7 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
     });
 
   // The statistics and the normalization's coefficients, channel by channel.
-  for_channel_ranges(batch, channels_, positions, [&](const Channels& r) {
+  for_channel_ranges(batch, channels_, positions, [&](const Block& r) {
     if (per_run) {
       // Chan et al.'s pairwise update, run by run in sample order; across the channels in the inner loop,
       // which vectorizes (each channel's operations are the same, in the same order).
@@ -424,7 +424,7 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
 
   // The normalization, sample by sample.
   const float *m = mean_.data(), *scale = norm_scale_.data(), *shift = norm_shift_.data();
-  for_sample_ranges(batch, channels_, positions, [&](const Channels& r) {
+  for_sample_ranges(batch, channels_, positions, [&](const Block& r) {
     if constexpr (kThen == Then::ReluMaxPool) {
       // The pooling reads x and takes max(normalized(x), 0) value by value (the same operations as
       // normalized() and ReLU::forward), so no plane of y is written.
@@ -536,7 +536,7 @@ void with_then(BatchNorm::Then then, F f) {
 
 const Tensor& BatchNorm::backward_pass(const Tensor& dy, Then then, const MaxPool2d* pool) {
   backward_sums(dy, then, pool);
-  for_sample_ranges(batch_, channels_, positions_, [&](const Channels& r) {
+  for_sample_ranges(batch_, channels_, positions_, [&](const Block& r) {
     with_then(then_, [&](auto then_c) { backward_apply<decltype(then_c)::value>(r); });
   });
   return output_;
@@ -560,11 +560,11 @@ void BatchNorm::backward_sums(const Tensor& dy, Then then, const MaxPool2d* pool
   if (positions_ > 1) {
     run_dy_sum_.resize(batch_ * channels_);
     run_dy_xc_sum_.resize(batch_ * channels_);
-    for_sample_ranges(batch_, channels_, positions_, [&](const Channels& r) {
+    for_sample_ranges(batch_, channels_, positions_, [&](const Block& r) {
       with_then(then, [&](auto then_c) { backward_run_sums_of<decltype(then_c)::value>(r); });
     });
   }
-  for_channel_ranges(batch_, channels_, positions_, [&](const Channels& r) {
+  for_channel_ranges(batch_, channels_, positions_, [&](const Block& r) {
     with_then(then, [&](auto then_c) { backward_sums_of<decltype(then_c)::value>(r); });
   });
 }
@@ -580,7 +580,7 @@ auto BatchNorm::grad_view(int worker) {
 }
 
 template <BatchNorm::Then kThen>
-void BatchNorm::backward_run_sums_of(const Channels& r) {
+void BatchNorm::backward_run_sums_of(const Block& r) {
   const GradView<kThen> view = grad_view<kThen>(r.worker);
   const float *in = input_->data(), *m = mean_.data();
   each_run_sums2(
@@ -591,7 +591,7 @@ void BatchNorm::backward_run_sums_of(const Channels& r) {
 }
 
 template <BatchNorm::Then kThen>
-void BatchNorm::backward_sums_of(const Channels& r) {
+void BatchNorm::backward_sums_of(const Block& r) {
   // Σ dy and Σ dy·(x − μ) per channel: the β and γ gradients, and the two means of the dx formula.
   std::fill(sum_a_.begin() + r.c0, sum_a_.begin() + r.c1, 0.0);
   std::fill(sum_b_.begin() + r.c0, sum_b_.begin() + r.c1, 0.0);
@@ -629,7 +629,7 @@ void BatchNorm::backward_sums_of(const Channels& r) {
 }
 
 template <BatchNorm::Then kThen>
-void BatchNorm::backward_apply(const Channels& r) {
+void BatchNorm::backward_apply(const Block& r) {
   const GradView<kThen> view = grad_view<kThen>(r.worker);
   const float *in = input_->data(), *m = mean_.data();
   const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();

@@ -11,7 +11,7 @@ namespace bnlab::nn {
 
 class MaxPool2d;
 namespace detail {
-struct Channels;
+struct Block;
 }
 
 struct BatchNormOptions {
@@ -109,11 +109,11 @@ class BatchNorm : public Layer {
   template <Then kThen>
   auto grad_view(int worker);
   template <Then kThen>
-  void backward_run_sums_of(const detail::Channels& r);
+  void backward_run_sums_of(const detail::Block& r);
   template <Then kThen>
-  void backward_sums_of(const detail::Channels& r);
+  void backward_sums_of(const detail::Block& r);
   template <Then kThen>
-  void backward_apply(const detail::Channels& r);
+  void backward_apply(const detail::Block& r);
   template <Then kThen>
   void backward_sample_of(std::size_t n, int worker, float* dx);
 
