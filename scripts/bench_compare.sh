@@ -7,7 +7,8 @@
 # --torch-env GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824
 # keeps PyTorch's freed tensors in the heap instead of returning them to the kernel: on a VM where page
 # faults are expensive that more than doubles its CNN speed. --bnlab-env "OPENBLAS_CORETYPE=SkylakeX" picks
-# OpenBLAS's AVX-512 kernels where the environment pins others.
+# OpenBLAS's AVX-512 kernels where the environment pins others; --bnlab-env "-u OPENBLAS_CORETYPE -u
+# OPENBLAS_L2_SIZE" (env's own flags) unsets what the environment pins, so bnlab picks the kernels itself.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,7 +27,7 @@ while [[ $# -gt 0 ]]; do
     --bnlab) bnlab="$2"; shift 2 ;;
     --bnlab-env) read -ra bnlab_env <<<"$2"; shift 2 ;;
     --torch-env) read -ra torch_env <<<"$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "bench_compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
