@@ -502,6 +502,9 @@ struct GradView {
       return out;
     }
   }
+  // The terms of backward's two sums: dy (masked) and dy·(x − μ), in double.
+  double dy_term(std::size_t i, std::size_t c) const { return double(masked(i, c)); }
+  double dy_xc_term(std::size_t i, std::size_t c) const { return double(masked(i, c)) * (in[i] - mean[c]); }
   // For dx, a select: this loop vectorizes with it.
   float selected(std::size_t i, std::size_t c) const {
     const float gi = dy_at(i);
@@ -582,12 +585,10 @@ auto BatchNorm::grad_view(int worker) {
 template <BatchNorm::Then kThen>
 void BatchNorm::backward_run_sums_of(const Block& r) {
   const GradView<kThen> view = grad_view<kThen>(r.worker);
-  const float *in = input_->data(), *m = mean_.data();
   each_run_sums2(
-      r, in, run_dy_sum_.data(), run_dy_xc_sum_.data(),
-      [&view](std::size_t i, std::size_t c) { return double(view.masked(i, c)); },
-      [&view, in, m](std::size_t i, std::size_t c) { return double(view.masked(i, c)) * (in[i] - m[c]); },
-      view);
+      r, input_->data(), run_dy_sum_.data(), run_dy_xc_sum_.data(),
+      [&view](std::size_t i, std::size_t c) { return view.dy_term(i, c); },
+      [&view](std::size_t i, std::size_t c) { return view.dy_xc_term(i, c); }, view);
 }
 
 template <BatchNorm::Then kThen>
@@ -603,11 +604,9 @@ void BatchNorm::backward_sums_of(const Block& r) {
       }
   } else {
     const GradView<kThen> view = grad_view<kThen>(r.worker);
-    const float *in = input_->data(), *m = mean_.data();
     channel_sums2(
-        r, sum_a_.data(), sum_b_.data(),
-        [&view](std::size_t i, std::size_t c) { return double(view.masked(i, c)); },
-        [&view, in, m](std::size_t i, std::size_t c) { return double(view.masked(i, c)) * (in[i] - m[c]); });
+        r, sum_a_.data(), sum_b_.data(), [&view](std::size_t i, std::size_t c) { return view.dy_term(i, c); },
+        [&view](std::size_t i, std::size_t c) { return view.dy_xc_term(i, c); });
   }
   if (options_.affine) {
     for (std::size_t c = r.c0; c < r.c1; ++c) {

@@ -27,6 +27,22 @@ void for_each_lane(std::size_t n, Add add, BeforeGroup before_group = {}) {
   for (std::size_t j = 0; i + j < n; ++j) add(j, i + j);
 }
 
+// Folds lanes [0, 2·width) onto [0, width), with a constant trip count so the compiler keeps the lanes in
+// registers.
+template <std::size_t width>
+inline void fold_lanes(double* lanes) {
+  for (std::size_t j = 0; j < width; ++j) lanes[j] += lanes[j + width];
+}
+
+// The sum of 32 lanes, folded pairwise (five dependent adds instead of 32): the one order every lane sum
+// ends with. lanes[0] holds it afterwards.
+inline double fold_all_lanes(double* lanes) {
+  static_assert(kSumLanes == 32, "the fold is written for 32 lanes");
+  fold_lanes<16>(lanes), fold_lanes<8>(lanes), fold_lanes<4>(lanes), fold_lanes<2>(lanes),
+      fold_lanes<1>(lanes);
+  return lanes[0];
+}
+
 // Lanes that stay open across many runs (BatchNorm adds a channel's N runs of H·W values): folding the
 // lanes into one number per run cost more than the run itself for 8×8 maps, so they are folded once, at
 // the end, pairwise (five dependent adds instead of 32).
@@ -41,9 +57,7 @@ struct LaneSums {
   double total() const {
     double fold[kSumLanes];
     for (std::size_t j = 0; j < kSumLanes; ++j) fold[j] = lane[j];
-    for (std::size_t width = kSumLanes / 2; width > 0; width /= 2)
-      for (std::size_t j = 0; j < width; ++j) fold[j] += fold[j + width];
-    return fold[0];
+    return fold_all_lanes(fold);
   }
 };
 
@@ -75,20 +89,13 @@ struct LaneSums2 {
   }
 };
 
-// Folds lanes [0, 2·width) onto [0, width): one step of LaneSums::total's pairwise fold, with a constant
-// trip count so the compiler keeps the lanes in registers.
-template <std::size_t width>
-inline void fold_lanes(double* lanes) {
-  for (std::size_t j = 0; j < width; ++j) lanes[j] += lanes[j + width];
-}
-
 // Σ term_a(i) and Σ term_b(i) for i < n, each in fresh lanes folded pairwise: the same numbers as a new
 // LaneSums2's add_run followed by total(), with the lanes in locals from start to fold (a LaneSums2 per
-// run, copied in, out and into the fold, made BatchNorm's per-run sums of 14×14 planes 25% slower).
+// run, copied in, out and into the fold by a loop of variable trip count, made BatchNorm's per-run sums of
+// 14×14 planes 25% slower).
 template <class TermA, class TermB, class BeforeGroup = NoGroupHook>
 void run_sums2(std::size_t n, TermA term_a, TermB term_b, BeforeGroup before_group, double& sum_a,
                double& sum_b) {
-  static_assert(kSumLanes == 32, "the fold below is written for 32 lanes");
   double la[kSumLanes] = {}, lb[kSumLanes] = {};
   for_each_lane(
       n,
@@ -97,10 +104,8 @@ void run_sums2(std::size_t n, TermA term_a, TermB term_b, BeforeGroup before_gro
         lb[j] += term_b(i);
       },
       before_group);
-  fold_lanes<16>(la), fold_lanes<8>(la), fold_lanes<4>(la), fold_lanes<2>(la), fold_lanes<1>(la);
-  fold_lanes<16>(lb), fold_lanes<8>(lb), fold_lanes<4>(lb), fold_lanes<2>(lb), fold_lanes<1>(lb);
-  sum_a = la[0];
-  sum_b = lb[0];
+  sum_a = fold_all_lanes(la);
+  sum_b = fold_all_lanes(lb);
 }
 
 // Σ term(i) for i < n, term returning double.
