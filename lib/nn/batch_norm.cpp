@@ -14,6 +14,7 @@
 #include "nn/lane_sum.hpp"
 #include "nn/max_pool2d.hpp"
 #include "nn/relu.hpp"
+#include "nn/window_sums.hpp"
 
 namespace bnlab::nn {
 
@@ -52,6 +53,13 @@ void for_each_streamed(const float* x, std::size_t first, std::size_t last, F f)
   }
 }
 
+// Doubles of block_run_sums2's scratch for H×W runs, rounded up to whole cache lines so that two threads'
+// scratch never shares one.
+std::size_t block_scratch_size(std::size_t height, std::size_t width) {
+  constexpr std::size_t kLineDoubles = core::kCacheLine / sizeof(double);
+  return (block_run_scratch(height, width) + kLineDoubles - 1) / kLineDoubles * kLineDoubles;
+}
+
 // Dense input (P = 1): sums_a[c] += Σ term_a(index, c) and sums_b[c] += Σ term_b(index, c) over each
 // channel's N values of the block, in sample order, the inner loop across channels.
 template <class TermA, class TermB>
@@ -77,6 +85,24 @@ void each_run_sums2(const Block& r, const float* x, double* run_a, double* run_b
           r.positions, [&](std::size_t p) { return term_a(at + p, c); },
           [&](std::size_t p) { return term_b(at + p, c); },
           [x, at](std::size_t p) { core::prefetch_stream(x + at + p); }, run_a[run], run_b[run]);
+      hooks.end(n, c);
+    }
+}
+
+// each_run_sums2 in 2×2 blocks (block_run_sums2; BatchNorm::set_sums_by_pooling_windows), on rows of
+// `width` values, with the thread's scratch `blocks` (block_scratch_size doubles).
+template <class TermA, class TermB, class Hooks = NoRunHooks>
+void each_run_block_sums2(const Block& r, std::size_t width, const float* x, double* blocks, double* run_a,
+                          double* run_b, TermA term_a, TermB term_b, const Hooks& hooks = {}) {
+  const std::size_t height = r.positions / width;
+  for (std::size_t n = r.n0; n < r.n1; ++n)
+    for (std::size_t c = r.c0; c < r.c1; ++c) {
+      const std::size_t run = n * r.channels + c, at = run * r.positions;
+      hooks.begin(n, c, at);
+      block_run_sums2(
+          height, width, [&](std::size_t p) { return term_a(at + p, c); },
+          [&](std::size_t p) { return term_b(at + p, c); },
+          [x, at](std::size_t p) { core::prefetch_stream(x + at + p); }, blocks, run_a[run], run_b[run]);
       hooks.end(n, c);
     }
 }
@@ -267,6 +293,7 @@ void BatchNorm::begin_eval_relu_pool(const Shape& input_shape, MaxPool2d& pool) 
   sample_statistics_ready_ = false;
   batch_ = shape[0];
   positions_ = element_count(shape) / (batch_ * channels_);
+  width_ = shape.back();
   running_coefficients(0, channels_);
   ensure_shape(output_, shape);  // backward's dx, as after forward_relu_pool
   plane_scratch_.resize(static_cast<std::size_t>(core::threads()) * scratch_stride(positions_));
@@ -323,6 +350,7 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
   const Shape shape = output_shape(shape_of(x));
   const std::size_t batch = shape[0], positions = element_count(shape) / (batch * channels_);
   const std::size_t count = batch * positions;  // values per channel
+  width_ = shape.size() > 2 ? shape.back() : 1;
   const float* in = x.data();
   used_batch_stats_ = mode == Mode::Train || !options_.track_running_stats;
   if (used_batch_stats_ && count < 2)
@@ -339,7 +367,8 @@ const Tensor& BatchNorm::forward_pass(const Tensor& x, Mode mode, MaxPool2d* poo
   ensure_shape(output_, shape);  // y, or only backward's dx when the pooling takes y plane by plane
   float* out = output_.data();
   if constexpr (kThen == Then::ReluMaxPool) {
-    pool->begin_forward(shape, /*then_relu=*/true);
+    // The inputs at the windows' maxima, for backward's sums over the windows (backward_run_sums_of).
+    pool->begin_forward(shape, /*then_relu=*/true, /*keep_window_inputs=*/sums_by_pooling_windows_);
     plane_scratch_.resize(static_cast<std::size_t>(core::threads()) * scratch_stride(positions));
   }
 
@@ -505,6 +534,8 @@ struct GradView {
   // The terms of backward's two sums: dy (masked) and dy·(x − μ), in double.
   double dy_term(std::size_t i, std::size_t c) const { return double(masked(i, c)); }
   double dy_xc_term(std::size_t i, std::size_t c) const { return double(masked(i, c)) * (in[i] - mean[c]); }
+  // The same, +0 wherever dy is (sums by pooling windows: dy_xc).
+  double dy_xc_term_masked(std::size_t i, std::size_t c) const { return dy_xc(masked(i, c), in[i], mean[c]); }
   // For dx, a select: this loop vectorizes with it.
   float selected(std::size_t i, std::size_t c) const {
     const float gi = dy_at(i);
@@ -563,6 +594,12 @@ void BatchNorm::backward_sums(const Tensor& dy, Then then, const MaxPool2d* pool
   if (positions_ > 1) {
     run_dy_sum_.resize(batch_ * channels_);
     run_dy_xc_sum_.resize(batch_ * channels_);
+    if (sums_by_pooling_windows_) {
+      block_scratch_.resize(static_cast<std::size_t>(core::threads()) *
+                            block_scratch_size(positions_ / width_, width_));
+      if (then == Then::ReluMaxPool)
+        window_scratch_.resize(static_cast<std::size_t>(core::threads()) * window_scratch_stride());
+    }
     for_sample_ranges(batch_, channels_, positions_, [&](const Block& r) {
       with_then(then, [&](auto then_c) { backward_run_sums_of<decltype(then_c)::value>(r); });
     });
@@ -570,6 +607,12 @@ void BatchNorm::backward_sums(const Tensor& dy, Then then, const MaxPool2d* pool
   for_channel_ranges(batch_, channels_, positions_, [&](const Block& r) {
     with_then(then, [&](auto then_c) { backward_sums_of<decltype(then_c)::value>(r); });
   });
+}
+
+std::size_t BatchNorm::window_scratch_stride() const {
+  constexpr std::size_t kLineFloats = core::kCacheLine / sizeof(float);
+  const std::size_t floats = channels_ * pool_->windows_per_plane();
+  return (floats + kLineFloats - 1) / kLineFloats * kLineFloats;
 }
 
 template <BatchNorm::Then kThen>
@@ -585,10 +628,40 @@ auto BatchNorm::grad_view(int worker) {
 template <BatchNorm::Then kThen>
 void BatchNorm::backward_run_sums_of(const Block& r) {
   const GradView<kThen> view = grad_view<kThen>(r.worker);
-  each_run_sums2(
-      r, input_->data(), run_dy_sum_.data(), run_dy_xc_sum_.data(),
-      [&view](std::size_t i, std::size_t c) { return view.dy_term(i, c); },
-      [&view](std::size_t i, std::size_t c) { return view.dy_xc_term(i, c); }, view);
+  auto dy_term = [&view](std::size_t i, std::size_t c) { return view.dy_term(i, c); };
+  if (!sums_by_pooling_windows_) {
+    each_run_sums2(
+        r, input_->data(), run_dy_sum_.data(), run_dy_xc_sum_.data(), dy_term,
+        [&view](std::size_t i, std::size_t c) { return view.dy_xc_term(i, c); }, view);
+    return;
+  }
+  if constexpr (kThen == Then::ReluMaxPool) {
+    // 2×2 windows with the inputs at their maxima kept, on rows of even width (so that the windows are the
+    // blocks of block_run_sums2): the sums over each plane's windows, a quarter of its values, are those
+    // over the unpooled plane, without unpooling it or reading x.
+    if (pool_->keeps_window_inputs() && width_ % 2 == 0) {
+      const std::size_t windows = pool_->windows_per_plane();
+      float* routed = window_scratch_.data() + static_cast<std::size_t>(r.worker) * window_scratch_stride();
+      for (std::size_t n = r.n0; n < r.n1; ++n) {
+        pool_->window_gradients(n * channels_ + r.c0, r.c1 - r.c0, *dy_, routed);
+        for (std::size_t c = r.c0; c < r.c1; ++c) {
+          const std::size_t run = n * channels_ + c;
+          const float* inputs = pool_->window_inputs(run);
+          // Kept by the forward, they come from memory.
+          for (std::size_t q = 0; q < windows; q += core::kStreamStep) core::prefetch_stream(inputs + q);
+          window_sums(windows, routed + (c - r.c0) * windows, inputs, mean_[c], run_dy_sum_[run],
+                      run_dy_xc_sum_[run]);
+        }
+      }
+      return;
+    }
+  }
+  each_run_block_sums2(
+      r, width_, input_->data(),
+      block_scratch_.data() +
+          static_cast<std::size_t>(r.worker) * block_scratch_size(positions_ / width_, width_),
+      run_dy_sum_.data(), run_dy_xc_sum_.data(), dy_term,
+      [&view](std::size_t i, std::size_t c) { return view.dy_xc_term_masked(i, c); }, view);
 }
 
 template <BatchNorm::Then kThen>

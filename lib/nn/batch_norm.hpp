@@ -83,6 +83,13 @@ class BatchNorm : public Layer {
   // values) into dx, from any worker of the thread pool. The same numbers as backward.
   void backward_sums(const Tensor& dy, Then then, const MaxPool2d* pool = nullptr);
   void backward_sample(std::size_t n, int worker, float* dx);
+  // For a BatchNorm2d followed by a ReLU and a 2×2/stride-2 max pooling (Sequential sets it, fused or not):
+  // backward's per-run sums are taken in 2×2 blocks (lane_sum.hpp's block_run_sums2), the order in which
+  // forward_relu_pool's backward sums over the pooling windows alone (a quarter of the values, without
+  // unpooling dy or reading x again: window_sums.hpp), so that the fused and the unfused layers still agree
+  // bit for bit. Off, the sums run over each plane's values in memory order (faster without the pooling).
+  void set_sums_by_pooling_windows(bool on) { sums_by_pooling_windows_ = on; }
+  bool sums_by_pooling_windows() const { return sums_by_pooling_windows_; }
   // γ = 1, β = 0 and running statistics reset, as PyTorch's reset_parameters.
   void initialize(core::Rng& rng) override;
   std::vector<Param> params() override;
@@ -121,20 +128,24 @@ class BatchNorm : public Layer {
   BatchNormOptions options_;
   const Tensor* input_ = nullptr;
   bool used_batch_stats_ = false;
+  bool sums_by_pooling_windows_ = false;
   std::vector<double> run_mean_, run_m2_;  // [N·C] moments of each sample's run of H·W values
   Shape sample_statistics_shape_;
   bool sample_statistics_ready_ = false;  // run moments taken by the layer before for the next forward
   const Tensor* dy_ = nullptr;            // what backward_sums was given, for backward_sample
   Then then_ = Then::Nothing;
   const MaxPool2d* pool_ = nullptr;
-  MaxPool2d* eval_pool_ = nullptr;  // between begin_eval_relu_pool and end_eval_relu_pool
-  std::size_t batch_ = 0, positions_ = 0;
-  std::vector<float> mean_, inv_std_;               // per channel, what the last forward normalized with
-  std::vector<double> sum_a_, sum_b_;               // per-channel accumulators reused by every pass
+  MaxPool2d* eval_pool_ = nullptr;                     // between begin_eval_relu_pool and end_eval_relu_pool
+  std::size_t batch_ = 0, positions_ = 0, width_ = 1;  // width_: of the rows of each run (W, or L)
+  std::vector<float> mean_, inv_std_;                  // per channel, what the last forward normalized with
+  std::vector<double> sum_a_, sum_b_;                  // per-channel accumulators reused by every pass
   std::vector<double> run_dy_sum_, run_dy_xc_sum_;  // [N·C] backward's Σ dy and Σ dy·(x − μ) of each run
   std::vector<float> norm_scale_, norm_shift_;      // forward's y = (x − mean)·norm_scale + norm_shift
   std::vector<float> scale_, slope_, offset_;  // backward's dx = scale·dy + slope·(x − mean) + offset
   std::vector<float> plane_scratch_;           // one [H·W] plane per thread, with the pooling fused
+  std::vector<double> block_scratch_;          // per thread, the 2×2 block sums of a run (block_run_sums2)
+  std::vector<float> window_scratch_;          // per thread, a sample's routed window gradients [C, windows]
+  std::size_t window_scratch_stride() const;   // floats per thread in window_scratch_, for pool_
   Tensor output_;                              // forward's y, then backward's dx
 };
 

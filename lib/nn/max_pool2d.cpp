@@ -127,9 +127,10 @@ inline std::uint32_t select_bits(bool take, std::uint32_t a, std::uint32_t b) {
 constexpr std::uint8_t kCodeReluBlocked = 0x80;
 
 template <bool kThenRelu, class Transform>
-inline void pool_2x2_scalar(const float* row0, const float* row1, float* y, std::uint8_t* code,
+inline void pool_2x2_scalar(const float* row0, const float* row1, float* y, std::uint8_t* code, float* input,
                             Transform value) {
-  const float candidates[4] = {value(row0[0]), value(row0[1]), value(row1[0]), value(row1[1])};
+  const float raw[4] = {row0[0], row0[1], row1[0], row1[1]};
+  const float candidates[4] = {value(raw[0]), value(raw[1]), value(raw[2]), value(raw[3])};
   float best = candidates[0];
   std::uint32_t best_at = 0;
   for (std::uint32_t i = 1; i < 4; ++i) {
@@ -146,6 +147,7 @@ inline void pool_2x2_scalar(const float* row0, const float* row1, float* y, std:
     best = rectified(best);
     if (!(best > 0.0f)) best_at |= kCodeReluBlocked;
   }
+  if (input) *input = raw[best_at & 3];
   *y = best;
   *code = static_cast<std::uint8_t>(best_at);
 }
@@ -164,10 +166,12 @@ Index in_groups_of(Index width, Index count, Group group) {
 }
 
 #if defined(__SSE2__)
-// Replaces best (and its index) by v where v > best or v is NaN.
-inline void take_if_greater(__m128 v, __m128i v_at, __m128& best, __m128i& best_at) {
+// Replaces best (its index, and the input it came from) by v where v > best or v is NaN.
+inline void take_if_greater(__m128 v, __m128 v_input, __m128i v_at, __m128& best, __m128& best_input,
+                            __m128i& best_at) {
   const __m128 take = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v));
   best = _mm_or_ps(_mm_and_ps(take, v), _mm_andnot_ps(take, best));
+  best_input = _mm_or_ps(_mm_and_ps(take, v_input), _mm_andnot_ps(take, best_input));
   const __m128i take_i = _mm_castps_si128(take);
   best_at = _mm_or_si128(_mm_and_si128(take_i, v_at), _mm_andnot_si128(take_i, best_at));
 }
@@ -224,14 +228,17 @@ void for_each_avx512_group(Index W, Index OH, Index OW, Body body) {
     }
 }
 
-template <bool kThenRelu, class Transform>
+template <bool kThenRelu, bool kKeepInputs, class Transform>
 void pool_plane_2x2_avx512(const float* in, Index W, Index OH, Index OW, float* out, std::uint8_t* codes,
-                           Transform value) {
+                           float* inputs, Transform value) {
   const Avx512Groups groups(OW);
-  auto take = [](__m512 v, int position, __m512& best, __m512i& best_at) {
+  // v is value(input); the candidates are picked out of the rows before the transform (it acts value by
+  // value, so the results are the same) so that the input at the maximum can be kept beside it.
+  auto take = [](__m512 input, __m512 v, int position, __m512& best, __m512& best_input, __m512i& best_at) {
     const __mmask16 replace =
         _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
     best = _mm512_mask_mov_ps(best, replace, v);
+    if constexpr (kKeepInputs) best_input = _mm512_mask_mov_ps(best_input, replace, input);
     best_at = _mm512_mask_mov_epi32(best_at, replace, _mm512_set1_epi32(position));
   };
   for_each_avx512_group(
@@ -242,15 +249,19 @@ void pool_plane_2x2_avx512(const float* in, Index W, Index OH, Index OW, float* 
           core::prefetch_stream(in + a + (OW <= 8 ? 2 * W : W));
         }
         const __mmask16 a_mask = first_lanes(a_floats), b_mask = first_lanes(b_floats);
-        const __m512 top_a = value(_mm512_maskz_loadu_ps(a_mask, in + a)),
-                     top_b = value(_mm512_maskz_loadu_ps(b_mask, in + b));
-        const __m512 bottom_a = value(_mm512_maskz_loadu_ps(a_mask, in + a + W)),
-                     bottom_b = value(_mm512_maskz_loadu_ps(b_mask, in + b + W));
-        __m512 best = _mm512_permutex2var_ps(top_a, groups.evens, top_b);
+        const __m512 top_a = _mm512_maskz_loadu_ps(a_mask, in + a),
+                     top_b = _mm512_maskz_loadu_ps(b_mask, in + b);
+        const __m512 bottom_a = _mm512_maskz_loadu_ps(a_mask, in + a + W),
+                     bottom_b = _mm512_maskz_loadu_ps(b_mask, in + b + W);
+        const __m512 top_left = _mm512_permutex2var_ps(top_a, groups.evens, top_b),
+                     top_right = _mm512_permutex2var_ps(top_a, groups.odds, top_b),
+                     bottom_left = _mm512_permutex2var_ps(bottom_a, groups.evens, bottom_b),
+                     bottom_right = _mm512_permutex2var_ps(bottom_a, groups.odds, bottom_b);
+        __m512 best = value(top_left), best_input = top_left;
         __m512i best_at = _mm512_setzero_si512();
-        take(_mm512_permutex2var_ps(top_a, groups.odds, top_b), 1, best, best_at);
-        take(_mm512_permutex2var_ps(bottom_a, groups.evens, bottom_b), 2, best, best_at);
-        take(_mm512_permutex2var_ps(bottom_a, groups.odds, bottom_b), 3, best, best_at);
+        take(top_right, value(top_right), 1, best, best_input, best_at);
+        take(bottom_left, value(bottom_left), 2, best, best_input, best_at);
+        take(bottom_right, value(bottom_right), 3, best, best_input, best_at);
         if constexpr (kThenRelu) {
           best = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(best, _mm512_setzero_ps(), _CMP_NLE_UQ), best);
           best_at = _mm512_mask_or_epi32(best_at, _mm512_cmp_ps_mask(best, _mm512_setzero_ps(), _CMP_NGT_UQ),
@@ -259,16 +270,18 @@ void pool_plane_2x2_avx512(const float* in, Index W, Index OH, Index OW, float* 
         const __mmask16 out_mask = first_lanes(windows);
         _mm512_mask_storeu_ps(out + first, out_mask, best);
         _mm512_mask_cvtepi32_storeu_epi8(codes + first, out_mask, best_at);
+        if constexpr (kKeepInputs) _mm512_mask_storeu_ps(inputs + first, out_mask, best_input);
       });
 }
 #endif
 
 // kThenRelu: the outputs go through the ReLU and the windows it blocks are marked in their codes.
-template <bool kThenRelu, class Transform>
+// kKeepInputs: each window's input at its maximum (before value's transform) goes to inputs.
+template <bool kThenRelu, bool kKeepInputs, class Transform>
 void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, std::uint8_t* codes,
-                    Transform value) {
+                    float* inputs, Transform value) {
 #if defined(BNLAB_POOL_AVX512)
-  return pool_plane_2x2_avx512<kThenRelu>(in, W, OH, OW, out, codes, value);
+  return pool_plane_2x2_avx512<kThenRelu, kKeepInputs>(in, W, OH, OW, out, codes, inputs, value);
 #endif
   for (Index oh = 0; oh < OH; ++oh) {
     const float* row0 = in + 2 * oh * W;
@@ -278,29 +291,32 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
         core::prefetch_stream(row0 + k);
     float* y = out + oh * OW;
     std::uint8_t* code = codes + oh * OW;
+    float* input = kKeepInputs ? inputs + oh * OW : nullptr;
     Index ow = 0;
 #if defined(__SSE2__)
     // Groups of four; a last partial group is done as the four final outputs, recomputing a few of the
     // previous group (same inputs, same results) instead of falling back to scalar code.
+    // The candidates are picked out of the rows before value's transform (it acts value by value, so the
+    // results are the same), so that the input at the maximum can be kept beside it.
     auto group = [&](Index ow) {
-      const __m128 top_lo = value(_mm_loadu_ps(row0 + 2 * ow)),
-                   top_hi = value(_mm_loadu_ps(row0 + 2 * ow + 4));
-      const __m128 bottom_lo = value(_mm_loadu_ps(row1 + 2 * ow)),
-                   bottom_hi = value(_mm_loadu_ps(row1 + 2 * ow + 4));
-      __m128 best = _mm_shuffle_ps(top_lo, top_hi, _MM_SHUFFLE(2, 0, 2, 0));
+      const __m128 top_lo = _mm_loadu_ps(row0 + 2 * ow), top_hi = _mm_loadu_ps(row0 + 2 * ow + 4);
+      const __m128 bottom_lo = _mm_loadu_ps(row1 + 2 * ow), bottom_hi = _mm_loadu_ps(row1 + 2 * ow + 4);
+      const __m128 top_left = _mm_shuffle_ps(top_lo, top_hi, _MM_SHUFFLE(2, 0, 2, 0)),
+                   top_right = _mm_shuffle_ps(top_lo, top_hi, _MM_SHUFFLE(3, 1, 3, 1)),
+                   bottom_left = _mm_shuffle_ps(bottom_lo, bottom_hi, _MM_SHUFFLE(2, 0, 2, 0)),
+                   bottom_right = _mm_shuffle_ps(bottom_lo, bottom_hi, _MM_SHUFFLE(3, 1, 3, 1));
+      __m128 best = value(top_left), best_input = top_left;
       __m128i best_at = _mm_setzero_si128();
-      take_if_greater(_mm_shuffle_ps(top_lo, top_hi, _MM_SHUFFLE(3, 1, 3, 1)), _mm_set1_epi32(1), best,
-                      best_at);
-      take_if_greater(_mm_shuffle_ps(bottom_lo, bottom_hi, _MM_SHUFFLE(2, 0, 2, 0)), _mm_set1_epi32(2), best,
-                      best_at);
-      take_if_greater(_mm_shuffle_ps(bottom_lo, bottom_hi, _MM_SHUFFLE(3, 1, 3, 1)), _mm_set1_epi32(3), best,
-                      best_at);
+      take_if_greater(value(top_right), top_right, _mm_set1_epi32(1), best, best_input, best_at);
+      take_if_greater(value(bottom_left), bottom_left, _mm_set1_epi32(2), best, best_input, best_at);
+      take_if_greater(value(bottom_right), bottom_right, _mm_set1_epi32(3), best, best_input, best_at);
       if constexpr (kThenRelu) {
         best = _mm_andnot_ps(_mm_cmple_ps(best, _mm_setzero_ps()), best);
         best_at = _mm_or_si128(best_at, _mm_and_si128(_mm_castps_si128(_mm_cmpngt_ps(best, _mm_setzero_ps())),
                                                       _mm_set1_epi32(kCodeReluBlocked)));
       }
       _mm_storeu_ps(y + ow, best);
+      if constexpr (kKeepInputs) _mm_storeu_ps(input + ow, best_input);
       const std::uint32_t bytes = code_bytes(best_at);
       std::memcpy(code + ow, &bytes, sizeof bytes);
     };
@@ -315,23 +331,24 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
       return _mm256_castpd_ps(_mm256_permute4x64_pd(
           _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
     };
-    auto take = [](__m256 v, __m256i v_at, __m256& best, __m256i& best_at) {
+    auto take = [](__m256 input, __m256 v, __m256i v_at, __m256& best, __m256& best_input, __m256i& best_at) {
       const __m256 replace =
           _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
       best = _mm256_blendv_ps(best, v, replace);
+      if constexpr (kKeepInputs) best_input = _mm256_blendv_ps(best_input, input, replace);
       best_at = _mm256_castps_si256(
           _mm256_blendv_ps(_mm256_castsi256_ps(best_at), _mm256_castsi256_ps(v_at), replace));
     };
     auto group8 = [&](Index ow) {
-      const __m256 top_lo = value(_mm256_loadu_ps(row0 + 2 * ow)),
-                   top_hi = value(_mm256_loadu_ps(row0 + 2 * ow + 8));
-      const __m256 bottom_lo = value(_mm256_loadu_ps(row1 + 2 * ow)),
-                   bottom_hi = value(_mm256_loadu_ps(row1 + 2 * ow + 8));
-      __m256 best = evens(top_lo, top_hi);
+      const __m256 top_lo = _mm256_loadu_ps(row0 + 2 * ow), top_hi = _mm256_loadu_ps(row0 + 2 * ow + 8);
+      const __m256 bottom_lo = _mm256_loadu_ps(row1 + 2 * ow), bottom_hi = _mm256_loadu_ps(row1 + 2 * ow + 8);
+      const __m256 top_left = evens(top_lo, top_hi), top_right = odds(top_lo, top_hi),
+                   bottom_left = evens(bottom_lo, bottom_hi), bottom_right = odds(bottom_lo, bottom_hi);
+      __m256 best = value(top_left), best_input = top_left;
       __m256i best_at = _mm256_setzero_si256();
-      take(odds(top_lo, top_hi), _mm256_set1_epi32(1), best, best_at);
-      take(evens(bottom_lo, bottom_hi), _mm256_set1_epi32(2), best, best_at);
-      take(odds(bottom_lo, bottom_hi), _mm256_set1_epi32(3), best, best_at);
+      take(top_right, value(top_right), _mm256_set1_epi32(1), best, best_input, best_at);
+      take(bottom_left, value(bottom_left), _mm256_set1_epi32(2), best, best_input, best_at);
+      take(bottom_right, value(bottom_right), _mm256_set1_epi32(3), best, best_input, best_at);
       if constexpr (kThenRelu) {
         best = _mm256_andnot_ps(_mm256_cmp_ps(best, _mm256_setzero_ps(), _CMP_LE_OQ), best);
         best_at = _mm256_or_si256(
@@ -340,6 +357,7 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
                              _mm256_set1_epi32(kCodeReluBlocked)));
       }
       _mm256_storeu_ps(y + ow, best);
+      if constexpr (kKeepInputs) _mm256_storeu_ps(input + ow, best_input);
       const __m128i words =
           _mm_packs_epi32(_mm256_castsi256_si128(best_at), _mm256_extracti128_si256(best_at, 1));
       _mm_storel_epi64(reinterpret_cast<__m128i*>(code + ow), _mm_packus_epi16(words, words));
@@ -350,7 +368,9 @@ void pool_plane_2x2(const float* in, Index W, Index OH, Index OW, float* out, st
     ow = in_groups_of(4, OW, group);
 #endif
 #endif
-    for (; ow < OW; ++ow) pool_2x2_scalar<kThenRelu>(row0 + 2 * ow, row1 + 2 * ow, y + ow, code + ow, value);
+    for (; ow < OW; ++ow)
+      pool_2x2_scalar<kThenRelu>(row0 + 2 * ow, row1 + 2 * ow, y + ow, code + ow,
+                                 input ? input + ow : nullptr, value);
   }
 }
 
@@ -373,15 +393,17 @@ bool MaxPool2d::two_by_two() const {
   return window_.kernel == Extent2(2) && window_.stride == Extent2(2) && window_.padding == Extent2(0);
 }
 
-void MaxPool2d::begin_forward(const Shape& in, bool then_relu) {
+void MaxPool2d::begin_forward(const Shape& in, bool then_relu, bool keep_window_inputs) {
   input_shape_ = in;
   then_relu_ = then_relu;
   ensure_shape(output_, output_shape(input_shape_));
+  keeps_window_inputs_ = keep_window_inputs && two_by_two();
   // No reallocation once the batch shape is fixed.
   if (two_by_two())
     window_codes_.resize(output_.size());
   else
     argmax_.resize(output_.size());
+  if (keeps_window_inputs_) window_inputs_.resize(output_.size());
 }
 
 template <class Transform>
@@ -390,10 +412,17 @@ void MaxPool2d::pool_plane(std::size_t p, const float* plane, Transform value) {
   float* y = output_.data() + p * OH * OW;
   if (two_by_two()) {
     std::uint8_t* codes = window_codes_.data() + p * OH * OW;
-    if (then_relu_)
-      pool_plane_2x2<true>(plane, W, OH, OW, y, codes, value);
-    else
-      pool_plane_2x2<false>(plane, W, OH, OW, y, codes, value);
+    if (keeps_window_inputs_) {
+      float* inputs = window_inputs_.data() + p * OH * OW;
+      if (then_relu_)
+        pool_plane_2x2<true, true>(plane, W, OH, OW, y, codes, inputs, value);
+      else
+        pool_plane_2x2<false, true>(plane, W, OH, OW, y, codes, inputs, value);
+    } else if (then_relu_) {
+      pool_plane_2x2<true, false>(plane, W, OH, OW, y, codes, nullptr, value);
+    } else {
+      pool_plane_2x2<false, false>(plane, W, OH, OW, y, codes, nullptr, value);
+    }
     return;
   }
   std::uint32_t* arg = argmax_.data() + p * OH * OW;
@@ -547,6 +576,24 @@ void unpool_plane_2x2(const float* g, const std::uint8_t* codes, Index H, Index 
 }
 
 }  // namespace
+
+const float* MaxPool2d::window_inputs(std::size_t p) const {
+  if (!keeps_window_inputs_) throw Error("maxpool2d: window_inputs without begin_forward keeping them");
+  return window_inputs_.data() + p * output_.shape()[2] * output_.shape()[3];
+}
+
+void MaxPool2d::window_gradients(std::size_t first_plane, std::size_t planes, const Tensor& dy,
+                                 float* g) const {
+  const std::size_t first = first_plane * windows_per_plane(), count = planes * windows_per_plane();
+  const float* d = dy.data() + first;
+  if (two_by_two()) {
+    const std::uint8_t* codes = window_codes_.data() + first;
+    for (std::size_t q = 0; q < count; ++q) g[q] = codes[q] & kCodeReluBlocked ? 0.0f : d[q];
+  } else {
+    const std::uint32_t* arg = argmax_.data() + first;
+    for (std::size_t q = 0; q < count; ++q) g[q] = arg[q] & kReluBlocked ? 0.0f : d[q];
+  }
+}
 
 void MaxPool2d::backward_plane(std::size_t p, const Tensor& dy, float* dx) const {
   const Index H = input_shape_[2], W = input_shape_[3], OH = dy.shape()[2], OW = dy.shape()[3];

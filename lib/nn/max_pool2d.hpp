@@ -31,7 +31,9 @@ class MaxPool2d : public Layer {
   // and max(·, 0) commute, so a ReLU → MaxPool2d pair is this too. backward_plane (and backward) then take
   // dy through that ReLU (zero where the output is not positive) before routing it: the windows it blocked
   // are marked in the argmax, so the backward never reads the output back.
-  void begin_forward(const Shape& in, bool then_relu = false);
+  // keep_window_inputs (2×2 windows only, else ignored): forward_plane also keeps each window's input at
+  // its maximum (before forward_plane's affine map), for window_inputs.
+  void begin_forward(const Shape& in, bool then_relu = false, bool keep_window_inputs = false);
   void forward_plane(std::size_t p, const float* plane);
   // forward_plane of max((x − center)·scale + shift, 0), the affine map taken value by value as the plane is
   // read and the ReLU (then_relu's) after the max (a BatchNorm2d and its ReLU fused with this layer): no
@@ -43,6 +45,16 @@ class MaxPool2d : public Layer {
   const Tensor& output() const { return output_; }
   std::size_t input_plane_size() const { return input_shape_[2] * input_shape_[3]; }
   void backward_plane(std::size_t p, const Tensor& dy, float* dx) const;
+  // What backward_plane routes, window by window instead of position by position: window q of plane p
+  // passes dy, or +0 where then_relu's ReLU blocked it, to its maximum's position, whose input
+  // window_inputs(p)[q] holds when the last begin_forward kept them (keeps_window_inputs). A layer summing
+  // over the unpooled plane (BatchNorm's Σ dy and Σ dy·x) can sum over the windows instead, a quarter of the
+  // values for 2×2 windows, the rest of the plane being +0. window_gradients writes those of planes
+  // [first_plane, first_plane + planes) to g, plane after plane (windows_per_plane values each).
+  void window_gradients(std::size_t first_plane, std::size_t planes, const Tensor& dy, float* g) const;
+  bool keeps_window_inputs() const { return keeps_window_inputs_; }
+  const float* window_inputs(std::size_t p) const;
+  std::size_t windows_per_plane() const { return output_.shape()[2] * output_.shape()[3]; }
 
   const Window2d& window() const { return window_; }
 
@@ -62,6 +74,8 @@ class MaxPool2d : public Layer {
   // kCodeReluBlocked and kReluBlocked are the marks).
   std::vector<std::uint8_t> window_codes_;
   std::vector<std::uint32_t> argmax_;
+  bool keeps_window_inputs_ = false;  // the last begin_forward's
+  std::vector<float> window_inputs_;  // per output, its input at the maximum, when kept
   Tensor output_, input_grad_;
 };
 

@@ -49,8 +49,14 @@ Sequential& Sequential::add(std::unique_ptr<Layer> layer) {
     // A BatchNorm2d, its ReLU and the pooling all in one (the ReLU → pool pair is then part of it).
     if (last > 1 && fusable_[last - 2] == Fusion::BatchNormRelu &&
         fusable_[last - 1] == Fusion::ReluMaxPool &&
-        dynamic_cast<const BatchNorm2d*>(layers_[last - 2].get()))
+        dynamic_cast<const BatchNorm2d*>(layers_[last - 2].get())) {
       fusable_[last - 2] = Fusion::BatchNormReluMaxPool;
+      // With 2×2 windows its backward sums over the windows alone; so must it when run unfused (outputs
+      // kept), for the same numbers.
+      const Window2d& pool = static_cast<const MaxPool2d*>(added)->window();
+      if (pool.kernel == Extent2(2) && pool.stride == Extent2(2) && pool.padding == Extent2(0))
+        static_cast<BatchNorm&>(*layers_[last - 2]).set_sums_by_pooling_windows(true);
+    }
     // A Conv2d, its ReLU and the pooling (a plain model's convolution block).
     if (last > 1 && fusable_[last - 1] == Fusion::ReluMaxPool &&
         dynamic_cast<const Conv2d*>(layers_[last - 2].get()))

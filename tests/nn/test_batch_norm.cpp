@@ -440,13 +440,17 @@ TEST_CASE("batchnorm/gives the same bits on one thread and on two", "[nn][batchn
   struct Case {
     Shape shape;
     nn::BatchNorm::Then then;
+    bool by_windows = false;  // set_sums_by_pooling_windows
   };
   for (const Case& k :
        {Case{{64, 16, 8, 8}, nn::BatchNorm::Then::Nothing}, Case{{64, 16, 8, 8}, nn::BatchNorm::Then::Relu},
         Case{{64, 16, 8, 8}, nn::BatchNorm::Then::ReluMaxPool},
         Case{{96, 8, 14, 14}, nn::BatchNorm::Then::ReluMaxPool},
+        Case{{64, 16, 8, 8}, nn::BatchNorm::Then::ReluMaxPool, true},
+        Case{{96, 8, 14, 14}, nn::BatchNorm::Then::ReluMaxPool, true},
+        Case{{64, 16, 8, 8}, nn::BatchNorm::Then::Nothing, true},
         Case{{2048, 128, 2, 2}, nn::BatchNorm::Then::Relu}, Case{{2048, 128}, nn::BatchNorm::Then::Relu}}) {
-    CAPTURE(to_string(k.shape), static_cast<int>(k.then));
+    CAPTURE(to_string(k.shape), static_cast<int>(k.then), k.by_windows);
     core::Rng rng(7);
     Tensor x = Tensor::from_shape(k.shape);
     for (auto& v : x) v = rng.normal(1.f, 2.f);
@@ -461,6 +465,7 @@ TEST_CASE("batchnorm/gives the same bits on one thread and on two", "[nn][batchn
     auto run = [&](int threads) {
       core::set_threads(threads);
       auto bn = make_batch_norm(k.shape);
+      bn->set_sums_by_pooling_windows(k.by_windows);
       core::Rng init(3);
       for (std::size_t c = 0; c < k.shape[1]; ++c) {
         bn->weight(c) = init.normal(1.f, 0.5f);
@@ -497,5 +502,51 @@ TEST_CASE("batchnorm/gives the same bits on one thread and on two", "[nn][batchn
     CHECK(test::bit_identical(one.bias_grad, two.bias_grad));
     CHECK(test::bit_identical(one.running_mean, two.running_mean));
     CHECK(test::bit_identical(one.running_var, two.running_var));
+  }
+}
+
+TEST_CASE(
+    "batchnorm/sums by pooling windows: fused with ReLU and pooling equals the three layers bit for bit",
+    "[nn][batchnorm]") {
+  // set_sums_by_pooling_windows: forward_relu_pool's backward sums over each plane's windows (even widths),
+  // or over its unpooled values in 2×2 blocks (odd widths), and a BatchNorm2d with a ReLU and a MaxPool2d
+  // layer after it sums its dy in 2×2 blocks: the same numbers. Odd heights (a last row no window covers),
+  // odd widths, train and eval (where an infinite input that no window picks adds 0·∞ to nothing), γ < 0.
+  for (const Shape& shape :
+       {Shape{6, 3, 8, 8}, Shape{5, 2, 7, 10}, Shape{4, 2, 10, 7}, Shape{3, 2, 14, 36}}) {
+    for (const nn::Mode mode : {nn::Mode::Train, nn::Mode::Eval}) {
+      CAPTURE(to_string(shape), mode == nn::Mode::Train);
+      nn::BatchNorm2d fused(shape[1]), plain(shape[1]);
+      fused.set_sums_by_pooling_windows(true);
+      plain.set_sums_by_pooling_windows(true);
+      core::Rng rng(43);
+      for (std::size_t c = 0; c < shape[1]; ++c) {
+        fused.weight(c) = plain.weight(c) = c == 0 ? -0.75f : rng.normal(1.f, 0.5f);
+        fused.bias(c) = plain.bias(c) = rng.normal(0.f, 0.5f);
+      }
+      nn::ReLU relu;
+      nn::MaxPool2d fused_pool(nn::Extent2(2)), pool(nn::Extent2(2));
+      for (int step = 0; step < 2; ++step) {
+        Tensor x(shape);
+        for (auto& v : x) v = rng.normal(0.5f, 2.f);
+        // In eval mode: a very negative input on a channel with γ > 0 loses its window; infinite, its 0·∞
+        // must add nothing (in training it would make the channel's statistics NaN).
+        if (mode == nn::Mode::Eval)
+          x.data()[x.size() - 1 - shape[3]] = -std::numeric_limits<float>::infinity();
+        zero_grads(fused);
+        zero_grads(plain);
+        const Tensor y_fused = fused.forward_relu_pool(x, mode, fused_pool);
+        const Tensor y_plain = pool.forward(relu.forward(plain.forward(x, mode), mode), mode);
+        REQUIRE(test::bit_identical(y_fused, y_plain));
+        Tensor dy(shape_of(y_plain));
+        for (auto& v : dy) v = rng.uniform(0.f, 1.f) < 0.1f ? 1e12f * rng.normal() : rng.normal();
+        const Tensor dx_fused = fused.backward_relu_pool(dy, fused_pool);
+        const Tensor dx_plain = plain.backward(relu.backward(pool.backward(dy)));
+        CHECK(test::bit_identical(dx_fused, dx_plain));
+        CHECK(test::bit_identical(fused.weight_grad, plain.weight_grad));
+        CHECK(test::bit_identical(fused.bias_grad, plain.bias_grad));
+        CHECK(std::isfinite(fused.weight_grad.data()[shape[1] - 1]));
+      }
+    }
   }
 }

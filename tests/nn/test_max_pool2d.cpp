@@ -2,6 +2,7 @@
 #include "nn/max_pool2d.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -209,7 +210,9 @@ void check_planes_against_relu_pool(const nn::Window2d& window, const Tensor& x,
 
   const Shape shape = shape_of(x);
   nn::MaxPool2d pool(window.kernel, window.stride, window.padding);
-  pool.begin_forward(shape, /*then_relu=*/true);
+  pool.begin_forward(shape, /*then_relu=*/true, /*keep_window_inputs=*/true);
+  const bool two_by_two = window.kernel == nn::Extent2(2) && window.stride == nn::Extent2(2);
+  CHECK(pool.keeps_window_inputs() == two_by_two);  // kept for 2×2 windows only
   const std::size_t plane = pool.input_plane_size(), planes = shape[0] * shape[1];
   REQUIRE(plane == 147);  // both callers' 7×21 planes
   for (std::size_t q = 0; q < planes; ++q) forward_plane(pool, q, x.data() + q * plane);
@@ -217,6 +220,33 @@ void check_planes_against_relu_pool(const nn::Window2d& window, const Tensor& x,
   Tensor dx(shape);
   for (std::size_t q = 0; q < planes; ++q) pool.backward_plane(q, dy, dx.data() + q * plane);
   CHECK(test::bit_identical(dx, dx_ref));
+
+  // Window by window: the gradient each window routes is dy where its output passed the ReLU, +0 elsewhere;
+  // and (2×2) the input kept is x at the window's maximum of relu_input, found here by the rule the layer
+  // documents (the first maximum in reading order, a NaN winning), for blocked windows too.
+  const std::size_t windows = pool.windows_per_plane();
+  std::vector<float> routed(planes * windows);
+  pool.window_gradients(0, planes, dy, routed.data());
+  for (std::size_t w = 0; w < planes * windows; ++w) {
+    CAPTURE(w);
+    const float expected = y_ref.data()[w] > 0.0f ? dy.data()[w] : 0.0f;
+    CHECK(std::memcmp(&routed[w], &expected, sizeof expected) == 0);
+  }
+  if (!two_by_two) return;
+  const std::size_t W = shape[3], OW = shape_of(y_ref)[3];
+  for (std::size_t q = 0; q < planes; ++q)
+    for (std::size_t w = 0; w < windows; ++w) {
+      const std::size_t top_left = q * plane + 2 * (w / OW) * W + 2 * (w % OW);
+      const std::size_t at[4] = {top_left, top_left + 1, top_left + W, top_left + W + 1};
+      std::size_t best = 0;
+      for (std::size_t k = 1; k < 4; ++k) {
+        const float v = relu_input.data()[at[k]];
+        if (v > relu_input.data()[at[best]] || std::isnan(v)) best = k;
+      }
+      CAPTURE(q, w);
+      const float kept = pool.window_inputs(q)[w];
+      CHECK(std::memcmp(&kept, &x.data()[at[best]], sizeof kept) == 0);
+    }
 }
 }  // namespace
 
