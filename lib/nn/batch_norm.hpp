@@ -143,7 +143,7 @@ class BatchNorm : public Layer {
   std::vector<float> norm_scale_, norm_shift_;      // forward's y = (x − mean)·norm_scale + norm_shift
   std::vector<float> scale_, slope_, offset_;  // backward's dx = scale·dy + slope·(x − mean) + offset
   std::vector<float> plane_scratch_;           // one [H·W] plane per thread, with the pooling fused
-  std::vector<double> block_scratch_;          // per thread, the 2×2 block sums of a run (block_run_sums2)
+  std::vector<double> block_scratch_;          // per thread, block_run_sums2's terms and block sums of a run
   std::vector<float> window_scratch_;          // per thread, a sample's routed window gradients [C, windows]
   std::size_t window_scratch_stride() const;   // floats per thread in window_scratch_, for pool_
   Tensor output_;                              // forward's y, then backward's dx

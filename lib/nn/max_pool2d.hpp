@@ -32,7 +32,7 @@ class MaxPool2d : public Layer {
   // dy through that ReLU (zero where the output is not positive) before routing it: the windows it blocked
   // are marked in the argmax, so the backward never reads the output back.
   // keep_window_inputs (2×2 windows only, else ignored): forward_plane also keeps each window's input at
-  // its maximum (before forward_plane's affine map), for window_inputs.
+  // its maximum (before forward_plane's affine map, if any), for window_inputs.
   void begin_forward(const Shape& in, bool then_relu = false, bool keep_window_inputs = false);
   void forward_plane(std::size_t p, const float* plane);
   // forward_plane of max((x − center)·scale + shift, 0), the affine map taken value by value as the plane is
