@@ -53,11 +53,18 @@ void for_each_streamed(const float* x, std::size_t first, std::size_t last, F f)
   }
 }
 
-// Doubles of block_run_sums2's scratch for H×W runs, rounded up to whole cache lines so that two threads'
-// scratch never shares one.
+// Elements of type T from one thread's scratch to the next for `count` of them: rounded up to whole cache
+// lines, and one line more, so two threads' scratch never shares a line whatever the vector's alignment
+// (for 14×14 maps the unpooling planes did, and every unpooling on two threads fought over it).
+template <class T>
+std::size_t per_thread_stride(std::size_t count) {
+  constexpr std::size_t kLine = core::kCacheLine / sizeof(T);
+  return (count + kLine - 1) / kLine * kLine + kLine;
+}
+
+// Doubles of block_run_sums2's scratch per thread, for H×W runs.
 std::size_t block_scratch_size(std::size_t height, std::size_t width) {
-  constexpr std::size_t kLineDoubles = core::kCacheLine / sizeof(double);
-  return (block_run_scratch(height, width) + kLineDoubles - 1) / kLineDoubles * kLineDoubles;
+  return per_thread_stride<double>(block_run_scratch(height, width));
 }
 
 // Dense input (P = 1): sums_a[c] += Σ term_a(index, c) and sums_b[c] += Σ term_b(index, c) over each
@@ -147,12 +154,9 @@ inline void run_moments(const float* run, std::size_t n, double& mean, double& m
   m2 = std::max(0.0, s2 - s1 * s1 / count);
 }
 
-// Floats from one thread's scratch plane to the next: P rounded up to whole cache lines, and one line more,
-// so two threads' planes never share a line whatever the vector's alignment (for 14×14 maps they did, and
-// every unpooling on two threads fought over it).
+// Floats from one thread's scratch plane to the next.
 std::size_t scratch_stride(std::size_t positions) {
-  constexpr std::size_t kLineFloats = core::kCacheLine / sizeof(float);
-  return (positions + kLineFloats - 1) / kLineFloats * kLineFloats + kLineFloats;
+  return per_thread_stride<float>(positions);
 }
 
 // Inputs smaller than this stay on the calling thread: a hand-off to the pool would cost more.
@@ -610,9 +614,7 @@ void BatchNorm::backward_sums(const Tensor& dy, Then then, const MaxPool2d* pool
 }
 
 std::size_t BatchNorm::window_scratch_stride() const {
-  constexpr std::size_t kLineFloats = core::kCacheLine / sizeof(float);
-  const std::size_t floats = channels_ * pool_->windows_per_plane();
-  return (floats + kLineFloats - 1) / kLineFloats * kLineFloats;
+  return per_thread_stride<float>(channels_ * pool_->windows_per_plane());
 }
 
 template <BatchNorm::Then kThen>

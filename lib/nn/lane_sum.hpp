@@ -137,7 +137,7 @@ template <class TermA, class TermB, class BeforeGroup>
 void block_run_sums2(std::size_t height, std::size_t width, TermA term_a, TermB term_b,
                      BeforeGroup before_group, double* scratch, double& sum_a, double& sum_b) {
   // The terms first, over the run as one array in groups of 32 (rows of 8 to 28 values, each on its own,
-  // left GCC's vectorized loop unused: block sums 3–6× slower than run_sums2 over the values).
+  // left GCC's vectorized loop unused: block sums 2–6× slower than run_sums2 over the values).
   const std::size_t n = height * width, block_width = (width + 1) / 2,
                     blocks = (height + 1) / 2 * block_width;
   double* terms_a = scratch;

@@ -579,7 +579,7 @@ void unpool_plane_2x2(const float* g, const std::uint8_t* codes, Index H, Index 
 
 const float* MaxPool2d::window_inputs(std::size_t p) const {
   if (!keeps_window_inputs_) throw Error("maxpool2d: window_inputs without begin_forward keeping them");
-  return window_inputs_.data() + p * output_.shape()[2] * output_.shape()[3];
+  return window_inputs_.data() + p * windows_per_plane();
 }
 
 void MaxPool2d::window_gradients(std::size_t first_plane, std::size_t planes, const Tensor& dy,
