@@ -14,6 +14,7 @@
 #include "nn/lane_sum.hpp"
 #include "nn/max_pool2d.hpp"
 #include "nn/relu.hpp"
+#include "nn/run_moments.hpp"
 #include "nn/window_sums.hpp"
 
 namespace bnlab::nn {
@@ -135,23 +136,6 @@ void for_each_element(const Block& r, const float* x, Apply apply, const Hooks& 
 // fused ReLU passed the gradient.
 inline float normalized(float x, float mean, float scale, float shift) {
   return (x - mean) * scale + shift;
-}
-
-// Mean and Σ(x − mean)² of one contiguous run of n values, from shifted sums in double: the shift (the
-// run's first value) keeps them accurate when |mean| ≫ σ while reading the run once.
-inline void run_moments(const float* run, std::size_t n, double& mean, double& m2) {
-  const double x0 = run[0];
-  double s1, s2;
-  run_sums2(
-      n, [run, x0](std::size_t p) { return double(run[p]) - x0; },
-      [run, x0](std::size_t p) {
-        const double d = double(run[p]) - x0;
-        return d * d;
-      },
-      [run](std::size_t p) { core::prefetch_stream(run + p); }, s1, s2);
-  const double count = static_cast<double>(n);
-  mean = x0 + s1 / count;
-  m2 = std::max(0.0, s2 - s1 * s1 / count);
 }
 
 // Floats from one thread's scratch plane to the next.

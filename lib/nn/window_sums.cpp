@@ -1,12 +1,8 @@
 // window_sums: an AVX-512 loop with the lanes in four registers per sum, and the portable reference.
 #include "nn/window_sums.hpp"
 
+#include "nn/lane_fold_avx512.hpp"
 #include "nn/lane_sum.hpp"
-
-#if defined(__AVX512F__) && defined(__AVX512VL__)
-#include <immintrin.h>
-#define BNLAB_WINDOW_SUMS_AVX512 1
-#endif
 
 namespace bnlab::nn {
 
@@ -17,26 +13,7 @@ void window_sums_portable(std::size_t n, const float* g, const float* x, float m
       [g, x, mean](std::size_t q) { return dy_xc(g[q], x[q], mean); }, NoGroupHook{}, sum_g, sum_gx);
 }
 
-#if defined(BNLAB_WINDOW_SUMS_AVX512)
-namespace {
-
-// fold_all_lanes of the 32 lanes held as four registers (lanes 8·k to 8·k + 7 in lanes[k]): the same
-// additions, lane by lane, each lane's upper partner moved under it by a permute. (Stored and folded by
-// fold_all_lanes, the 8×8 maps' sums were 45% slower; the extracting intrinsics start from an undefined
-// vector, which GCC 12 warns may be used uninitialized.)
-double fold(const __m512d lanes[4]) {
-  __m512d v = _mm512_add_pd(_mm512_add_pd(lanes[0], lanes[2]), _mm512_add_pd(lanes[1], lanes[3]));
-  v = _mm512_add_pd(v,
-                    _mm512_maskz_permutexvar_pd(__mmask8(0xFF), _mm512_set_epi64(7, 6, 5, 4, 7, 6, 5, 4), v));
-  v = _mm512_add_pd(v,
-                    _mm512_maskz_permutexvar_pd(__mmask8(0xFF), _mm512_set_epi64(7, 6, 5, 4, 3, 2, 3, 2), v));
-  v = _mm512_add_pd(v,
-                    _mm512_maskz_permutexvar_pd(__mmask8(0xFF), _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 1), v));
-  return _mm512_cvtsd_f64(v);
-}
-
-}  // namespace
-
+#if defined(BNLAB_LANE_FOLD_AVX512)
 void window_sums(std::size_t n, const float* g, const float* x, float mean, double& sum_g, double& sum_gx) {
   __m512d a[4], b[4];
   for (int k = 0; k < 4; ++k) a[k] = b[k] = _mm512_setzero_pd();
@@ -60,8 +37,8 @@ void window_sums(std::size_t n, const float* g, const float* x, float mean, doub
                                 _mm512_mul_pd(gd, _mm512_maskz_cvtps_pd(__mmask8(0xFF), xc)));
     }
   }
-  sum_g = fold(a);
-  sum_gx = fold(b);
+  sum_g = fold_lane_registers(a);
+  sum_gx = fold_lane_registers(b);
 }
 #else
 void window_sums(std::size_t n, const float* g, const float* x, float mean, double& sum_g, double& sum_gx) {
