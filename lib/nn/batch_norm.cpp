@@ -689,17 +689,33 @@ void BatchNorm::backward_sums_of(const Block& r) {
 template <BatchNorm::Then kThen>
 void BatchNorm::backward_apply(const Block& r) {
   const GradView<kThen> view = grad_view<kThen>(r.worker);
-  const float *in = input_->data(), *m = mean_.data();
-  const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
+  const float* in = input_->data();
   // dx goes into the output buffer: backward needs x and dy but never y, and nothing reads y after the next
   // layer's backward. That saves a tensor of the input's size (29 MB of cifar-cnn's 204 at batch 128).
   float* dx = output_.data();
+  if constexpr (kThen == Then::ReluMaxPool) {
+    (void)view;
+    for (std::size_t n = r.n0; n < r.n1; ++n)
+      for (std::size_t c = r.c0; c < r.c1; ++c) {
+        const std::size_t run = n * channels_ + c, at = run * positions_;
+        pool_->backward_plane(run, *dy_, in + at, grad_affine(c), dx + at);
+      }
+    return;
+  }
+  const float* m = mean_.data();
+  const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
+  // GradAffine's formula written out: called through it, GCC left this loop scalar (dx of [128, 64, 14, 14]
+  // after a ReLU: 0.24 → 10.5 ms).
   for_each_element(
       r, in,
       [&view, in, m, scale, slope, offset, dx](std::size_t i, std::size_t c) {
         dx[i] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
       },
       view);
+}
+
+MaxPool2d::GradAffine BatchNorm::grad_affine(std::size_t c) const {
+  return {mean_[c], scale_[c], slope_[c], offset_[c]};
 }
 
 void BatchNorm::backward_sample(std::size_t n, int worker, float* dx) {
@@ -714,11 +730,14 @@ void BatchNorm::backward_sample_of(std::size_t n, int worker, float* dx) {
   // The same formula as backward_apply, on sample n's channels; dx is [C, P].
   for (std::size_t c = 0; c < channels_; ++c) {
     const std::size_t at = (n * channels_ + c) * positions_;
-    view.begin(n, c, at);
     float* out = dx + c * positions_;
     if (c + 1 < channels_) core::prefetch(in + at + positions_, positions_ * sizeof(float));  // the next run
-    for (std::size_t i = at; i < at + positions_; ++i)
-      out[i - at] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
+    if constexpr (kThen == Then::ReluMaxPool) {
+      pool_->backward_plane(n * channels_ + c, *dy_, in + at, grad_affine(c), out);
+    } else {
+      for (std::size_t i = at; i < at + positions_; ++i)
+        out[i - at] = scale[c] * view.selected(i, c) + slope[c] * (in[i] - m[c]) + offset[c];
+    }
   }
 }
 

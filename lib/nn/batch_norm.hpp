@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "nn/layer.hpp"
+#include "nn/max_pool2d.hpp"
 
 namespace bnlab::nn {
 
-class MaxPool2d;
 namespace detail {
 struct Block;
 }
@@ -123,6 +123,9 @@ class BatchNorm : public Layer {
   void backward_apply(const detail::Block& r);
   template <Then kThen>
   void backward_sample_of(std::size_t n, int worker, float* dx);
+  // dx of channel c from dL/d(this layer's output) g and x, after backward_sums: scale·g + slope·(x − μ) +
+  // offset.
+  MaxPool2d::GradAffine grad_affine(std::size_t c) const;
 
   std::size_t channels_;
   BatchNormOptions options_;

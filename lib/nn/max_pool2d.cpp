@@ -462,9 +462,11 @@ namespace {
 // and routes nothing.
 #if defined(BNLAB_POOL_AVX512)
 // The forward's groups in reverse: each window's gradient kept at the position its code names, and the
-// left and right candidates interleaved back into the two sources' input rows.
+// left and right candidates interleaved back into the two sources' input rows. store(at, mask, v) writes
+// the 16 values v of the plane's positions [at, at + 16) that mask selects.
+template <class Store>
 void unpool_plane_2x2_avx512(const float* g, const std::uint8_t* codes, Index W, Index OH, Index OW,
-                             float* dx) {
+                             Store store) {
   const Avx512Groups groups(OW);
   alignas(64) std::int32_t first_half[16], second_half[16];
   for (Index q = 0; q < 16; ++q) {
@@ -484,10 +486,10 @@ void unpool_plane_2x2_avx512(const float* g, const std::uint8_t* codes, Index W,
         const __m512 top_left = keep_where(0), top_right = keep_where(1);
         const __m512 bottom_left = keep_where(2), bottom_right = keep_where(3);
         const __mmask16 a_mask = first_lanes(a_floats), b_mask = first_lanes(b_floats);
-        _mm512_mask_storeu_ps(dx + a, a_mask, _mm512_permutex2var_ps(top_left, to_a, top_right));
-        _mm512_mask_storeu_ps(dx + b, b_mask, _mm512_permutex2var_ps(top_left, to_b, top_right));
-        _mm512_mask_storeu_ps(dx + a + W, a_mask, _mm512_permutex2var_ps(bottom_left, to_a, bottom_right));
-        _mm512_mask_storeu_ps(dx + b + W, b_mask, _mm512_permutex2var_ps(bottom_left, to_b, bottom_right));
+        store(a, a_mask, _mm512_permutex2var_ps(top_left, to_a, top_right));
+        store(b, b_mask, _mm512_permutex2var_ps(top_left, to_b, top_right));
+        store(a + W, a_mask, _mm512_permutex2var_ps(bottom_left, to_a, bottom_right));
+        store(b + W, b_mask, _mm512_permutex2var_ps(bottom_left, to_b, bottom_right));
       });
 }
 #endif
@@ -495,7 +497,9 @@ void unpool_plane_2x2_avx512(const float* g, const std::uint8_t* codes, Index W,
 void unpool_plane_2x2(const float* g, const std::uint8_t* codes, Index H, Index W, Index OH, Index OW,
                       float* dx) {
 #if defined(BNLAB_POOL_AVX512)
-  unpool_plane_2x2_avx512(g, codes, W, OH, OW, dx);
+  unpool_plane_2x2_avx512(g, codes, W, OH, OW, [dx](Index at, __mmask16 mask, __m512 v) {
+    _mm512_mask_storeu_ps(dx + at, mask, v);
+  });
   if (W % 2 != 0)
     for (Index oh = 0; oh < OH; ++oh) dx[2 * oh * W + W - 1] = dx[(2 * oh + 1) * W + W - 1] = 0.0f;
   std::fill(dx + 2 * OH * W, dx + H * W, 0.0f);
@@ -606,6 +610,32 @@ void MaxPool2d::backward_plane(std::size_t p, const Tensor& dy, float* dx) const
   std::fill(dx, dx + H * W, 0.0f);
   for (Index i = 0; i < OH * OW; ++i)
     if (!(arg[i] & kReluBlocked)) dx[arg[i]] += g[i];
+}
+
+void MaxPool2d::backward_plane(std::size_t p, const Tensor& dy, const float* x, const GradAffine& after,
+                               float* dx) const {
+#if defined(BNLAB_POOL_AVX512)
+  const Index H = input_shape_[2], W = input_shape_[3], OH = dy.shape()[2], OW = dy.shape()[3];
+  if (two_by_two()) {
+    const __m512 center = _mm512_set1_ps(after.center), scale = _mm512_set1_ps(after.scale),
+                 slope = _mm512_set1_ps(after.slope), offset = _mm512_set1_ps(after.offset);
+    // GradAffine's operations in its order, on 16 positions.
+    unpool_plane_2x2_avx512(dy.data() + p * OH * OW, window_codes_.data() + p * OH * OW, W, OH, OW,
+                            [&](Index at, __mmask16 mask, __m512 g) {
+                              const __m512 xc = _mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + at), center);
+                              _mm512_mask_storeu_ps(
+                                  dx + at, mask,
+                                  _mm512_add_ps(_mm512_fmadd_ps(scale, g, _mm512_mul_ps(slope, xc)), offset));
+                            });
+    // Positions no window covers (an odd width's last column, an odd height's last row) get no gradient.
+    if (W % 2 != 0)
+      for (Index h = 0; h < 2 * OH; ++h) dx[h * W + W - 1] = after(0.0f, x[h * W + W - 1]);
+    for (Index i = 2 * OH * W; i < H * W; ++i) dx[i] = after(0.0f, x[i]);
+    return;
+  }
+#endif
+  backward_plane(p, dy, dx);
+  for (std::size_t i = 0, n = input_plane_size(); i < n; ++i) dx[i] = after(dx[i], x[i]);
 }
 
 const Tensor& MaxPool2d::backward(const Tensor& dy) {

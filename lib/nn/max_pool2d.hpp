@@ -45,6 +45,16 @@ class MaxPool2d : public Layer {
   const Tensor& output() const { return output_; }
   std::size_t input_plane_size() const { return input_shape_[2] * input_shape_[3]; }
   void backward_plane(std::size_t p, const Tensor& dy, float* dx) const;
+  // backward_plane, then dx = scale·dx + slope·(x − center) + offset position by position, x being plane p's
+  // input: the gradient of a BatchNorm2d fused before this layer and its ReLU (then_relu's). For 2×2
+  // windows with AVX-512 each unpooled vector is mapped as it is made, so the unpooled plane is never written
+  // and read back; else the plane is mapped after backward_plane. The same bits either way.
+  struct GradAffine {
+    float center, scale, slope, offset;
+    float operator()(float g, float x) const;  // scale·g + slope·(x − center) + offset
+  };
+  void backward_plane(std::size_t p, const Tensor& dy, const float* x, const GradAffine& after,
+                      float* dx) const;
   // What backward_plane routes, window by window instead of position by position: window q of plane p
   // passes dy, or +0 where then_relu's ReLU blocked it, to its maximum's position, whose input
   // window_inputs(p)[q] holds when the last begin_forward kept them (keeps_window_inputs). A layer summing
@@ -78,5 +88,12 @@ class MaxPool2d : public Layer {
   std::vector<float> window_inputs_;  // per output, its input at the maximum, when kept
   Tensor output_, input_grad_;
 };
+
+// Written as BatchNorm wrote it inline, so that GCC contracts it the same way (where the target has fused
+// multiply-adds: slope·(x − center) rounded, scale·g added to it in one rounding, then offset); the
+// AVX-512 unpooling kernel spells that out, and the tests hold the two to the same bits.
+inline float MaxPool2d::GradAffine::operator()(float g, float x) const {
+  return scale * g + slope * (x - center) + offset;
+}
 
 }  // namespace bnlab::nn

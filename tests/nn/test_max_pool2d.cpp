@@ -317,3 +317,43 @@ TEST_CASE("maxpool2d/a plane pooled through a ReLU needs a forward begun with th
   pool.begin_forward(shape, /*then_relu=*/true);
   CHECK_NOTHROW(pool.forward_plane(0, x.data(), nn::MaxPool2d::AffineRelu{0.0f, 1.0f, 0.0f}));
 }
+
+TEST_CASE("maxpool2d/backward_plane through a gradient map equals backward_plane and the map, bit for bit",
+          "[nn][maxpool2d]") {
+  // backward_plane(x, GradAffine), which BatchNorm2d fused with its ReLU and this layer takes its dx from,
+  // against unpooling first and mapping each position after: even and odd heights and widths (positions no
+  // window covers get the map of +0), windows the ReLU blocked, a zero slope, and an infinite input off
+  // every maximum; the 2×2 path (AVX-512 kernel where built with it) and the generic one.
+  core::Rng rng(23);
+  for (const nn::Window2d window : {nn::Window2d{2, 2, 0}, nn::Window2d{3, 2, 1}})
+    for (const Shape& shape : {Shape{2, 3, 7, 21}, Shape{1, 2, 8, 8}, Shape{1, 2, 28, 28}, Shape{1, 1, 9, 14},
+                               Shape{1, 2, 14, 36}})
+      for (const nn::MaxPool2d::GradAffine after : {nn::MaxPool2d::GradAffine{0.25f, 1.5f, -0.75f, 0.125f},
+                                                    nn::MaxPool2d::GradAffine{-1.0f, -2.0f, 0.0f, -0.5f}}) {
+        CAPTURE(window.kernel.h, to_string(shape), after.slope);
+        Tensor x(shape);
+        for (auto& v : x) v = rng.normal(0.0f, 2.0f);
+        x.data()[x.size() - 1] = -std::numeric_limits<float>::infinity();
+        nn::MaxPool2d pool(window.kernel, window.stride, window.padding);
+        pool.begin_forward(shape, /*then_relu=*/true);
+        const std::size_t plane = pool.input_plane_size(), planes = shape[0] * shape[1];
+        for (std::size_t q = 0; q < planes; ++q) pool.forward_plane(q, x.data() + q * plane);
+        Tensor dy(shape_of(pool.output()));
+        for (auto& v : dy) v = rng.normal();
+        std::vector<float> unpooled(plane), dx(plane);
+        for (std::size_t q = 0; q < planes; ++q) {
+          const float* xq = x.data() + q * plane;
+          pool.backward_plane(q, dy, unpooled.data());
+          pool.backward_plane(q, dy, xq, after, dx.data());
+          for (std::size_t i = 0; i < plane; ++i) {
+            CAPTURE(q, i);
+            const float expected = after(unpooled[i], xq[i]);
+            CHECK(std::memcmp(&dx[i], &expected, sizeof expected) == 0);
+            if (std::isfinite(xq[i]))
+              CHECK(dx[i] ==
+                    Approx(after.scale * unpooled[i] + after.slope * (xq[i] - after.center) + after.offset)
+                        .margin(1e-5));
+          }
+        }
+      }
+}
