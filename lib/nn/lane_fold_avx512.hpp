@@ -1,5 +1,4 @@
-// The pairwise fold of 32 double lanes (fold_all_lanes, lane_sum.hpp) when they are held in AVX-512
-// registers.
+// fold_all_lanes (lane_sum.hpp) for 32 double lanes held in four AVX-512 registers.
 #pragma once
 
 #if defined(__AVX512F__) && defined(__AVX512VL__)
