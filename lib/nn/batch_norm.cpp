@@ -688,14 +688,12 @@ void BatchNorm::backward_sums_of(const Block& r) {
 
 template <BatchNorm::Then kThen>
 void BatchNorm::backward_apply(const Block& r) {
-  const GradView<kThen> view = grad_view<kThen>(r.worker);
   const float* in = input_->data();
   // dx goes into the output buffer: backward needs x and dy but never y, and nothing reads y after the next
   // layer's backward. That saves a tensor of the input's size (29 MB of cifar-cnn's 204 at batch 128).
   float* dx = output_.data();
   if constexpr (kThen == Then::ReluMaxPool) {
     // The pooling unpools dy and applies the formula as it goes (GradAffine).
-    (void)view;
     for (std::size_t n = r.n0; n < r.n1; ++n)
       for (std::size_t c = r.c0; c < r.c1; ++c) {
         const std::size_t run = n * channels_ + c, at = run * positions_;
@@ -703,6 +701,7 @@ void BatchNorm::backward_apply(const Block& r) {
       }
     return;
   }
+  const GradView<kThen> view = grad_view<kThen>(r.worker);
   const float* m = mean_.data();
   const float *scale = scale_.data(), *slope = slope_.data(), *offset = offset_.data();
   // GradAffine's formula written out: called through it, this loop ran scalar (dx of [128, 64, 14, 14]
