@@ -22,7 +22,7 @@ void print_header(bool versus_plain) {
   std::printf("OpenBLAS kernels: %s (OPENBLAS_CORETYPE overrides)\n", core::blas_core_name().c_str());
   std::printf("%-10s %-6s %-7s %6s %7s %14s %10s %14s %10s %9s", "model", "norm", "dropout", "batch",
               "threads", "train samp/s", "train GF/s", "infer samp/s", "infer GF/s", "peak MB");
-  if (versus_plain) std::printf(" %16s %16s", "train vs plain", "infer vs plain");
+  if (versus_plain) std::printf(" %26s %26s", "train vs plain (quartiles)", "infer vs plain (quartiles)");
   std::printf("\n");
 }
 
@@ -30,8 +30,14 @@ void print_row(const experiment::BenchResult& r) {
   std::printf("%-10s %-6s %-7s %6zu %7d %14.0f %10.1f %14.0f %10.1f %9.0f", r.what.model.c_str(),
               r.what.norm.c_str(), r.what.dropout ? "on" : "off", r.batch, r.threads, r.train_samples_per_s,
               r.train_gflops, r.infer_samples_per_s, r.infer_gflops, r.peak_rss_mb);
-  if (r.train_cost_vs_plain && r.infer_cost_vs_plain)
-    std::printf(" %+15.1f%% %+15.1f%%", 100.0 * *r.train_cost_vs_plain, 100.0 * *r.infer_cost_vs_plain);
+  // The median cost, and in brackets the quartiles of the rounds' costs (how far they spread).
+  auto print_cost = [](const std::optional<double>& cost,
+                       const std::optional<experiment::BenchResult::CostQuartiles>& quartiles) {
+    if (!cost || !quartiles) return;
+    std::printf(" %+10.1f%% [%+5.1f, %+5.1f]", 100.0 * *cost, 100.0 * quartiles->q1, 100.0 * quartiles->q3);
+  };
+  print_cost(r.train_cost_vs_plain, r.train_cost_quartiles);
+  print_cost(r.infer_cost_vs_plain, r.infer_cost_quartiles);
   std::printf("\n");
   std::fflush(stdout);
 }
@@ -52,7 +58,7 @@ std::function<int()> setup_bench(CLI::App& app) {
   app.add_flag(
       "--versus-plain", args->options.versus_plain,
       "Time each case in alternating rounds with its plain model (norm none) and report its cost over "
-      "it; peak memory then covers both models");
+      "it (the median over rounds, and the quartiles in brackets); peak memory then covers both models");
   app.add_flag("--json", args->json, "One JSON object per line instead of a table");
   return [args] {
     try {

@@ -40,6 +40,14 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// numpy.percentile's default: linear interpolation between the order statistics, q in [0, 1].
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double at = q * static_cast<double>(v.size() - 1);
+  const std::size_t lo = static_cast<std::size_t>(at);
+  return lo + 1 < v.size() ? v[lo] + (at - static_cast<double>(lo)) * (v[lo + 1] - v[lo]) : v[lo];
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -203,11 +211,13 @@ double median_rate(const std::vector<double>& seconds, double samples) {
   return median(rates);
 }
 
-// Median over rounds of (variant's time / plain model's time − 1).
-double median_cost(const std::vector<double>& variant, const std::vector<double>& plain) {
+// (variant's time / plain model's time − 1) of each round: its median, and its quartiles.
+void paired_costs(const std::vector<double>& variant, const std::vector<double>& plain,
+                  std::optional<double>& median_cost, std::optional<BenchResult::CostQuartiles>& quartiles) {
   std::vector<double> costs;
   for (std::size_t r = 0; r < variant.size(); ++r) costs.push_back(variant[r] / plain[r] - 1.0);
-  return median(costs);
+  median_cost = median(costs);
+  quartiles = BenchResult::CostQuartiles{quantile(costs, 0.25), quantile(costs, 0.75)};
 }
 
 }  // namespace
@@ -236,10 +246,12 @@ BenchResult run_bench(const BenchCase& c, const BenchOptions& options) {
   result.train_samples_per_s = median_rate(train[0], samples);
   result.infer_samples_per_s = median_rate(infer[0], samples);
   if (plain) {
-    result.train_cost_vs_plain = median_cost(train[0], train[1]);
-    result.infer_cost_vs_plain = median_cost(infer[0], infer[1]);
+    paired_costs(train[0], train[1], result.train_cost_vs_plain, result.train_cost_quartiles);
+    paired_costs(infer[0], infer[1], result.infer_cost_vs_plain, result.infer_cost_quartiles);
   } else if (options.versus_plain) {
-    result.train_cost_vs_plain = result.infer_cost_vs_plain = 0.0;  // the plain model itself
+    // The plain model itself.
+    result.train_cost_vs_plain = result.infer_cost_vs_plain = 0.0;
+    result.train_cost_quartiles = result.infer_cost_quartiles = BenchResult::CostQuartiles{};
   }
   result.forward_macs_per_sample = model.forward_macs_per_sample();
   // A multiply-add is two flops; training costs about three forward passes (forward, dx, dW).
@@ -265,6 +277,14 @@ json to_json(const BenchResult& r) {
               {"blas_core", r.blas_core}};
   if (r.train_cost_vs_plain) out["train_cost_vs_plain"] = *r.train_cost_vs_plain;
   if (r.infer_cost_vs_plain) out["infer_cost_vs_plain"] = *r.infer_cost_vs_plain;
+  if (r.train_cost_quartiles) {
+    out["train_cost_vs_plain_q1"] = r.train_cost_quartiles->q1;
+    out["train_cost_vs_plain_q3"] = r.train_cost_quartiles->q3;
+  }
+  if (r.infer_cost_quartiles) {
+    out["infer_cost_vs_plain_q1"] = r.infer_cost_quartiles->q1;
+    out["infer_cost_vs_plain_q3"] = r.infer_cost_quartiles->q3;
+  }
   return out;
 }
 

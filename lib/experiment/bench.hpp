@@ -41,6 +41,12 @@ struct BenchResult {
   // With versus_plain: median over rounds of (variant's round time / plain model's round time − 1), e.g.
   // 0.08 = 8% slower than the plain model; 0 for a plain case.
   std::optional<double> train_cost_vs_plain, infer_cost_vs_plain;
+  // With versus_plain: the 25th and 75th percentiles of those per-round costs, how far the rounds spread
+  // around the median on a noisy machine (zeros for a plain case).
+  struct CostQuartiles {
+    double q1 = 0.0, q3 = 0.0;
+  };
+  std::optional<CostQuartiles> train_cost_quartiles, infer_cost_quartiles;
   std::string blas_core;  // OpenBLAS kernel family in use, e.g. "SkylakeX"
 };
 

@@ -91,10 +91,24 @@ TEST_CASE("bench/versus plain times the plain model alongside", "[bench][experim
   CHECK(std::isfinite(*bn.train_cost_vs_plain));
   CHECK(*bn.infer_cost_vs_plain > -1.0);
   CHECK(to_json(bn).contains("train_cost_vs_plain"));
+  // The quartiles of the same per-round costs bracket their median.
+  REQUIRE(bn.train_cost_quartiles);
+  REQUIRE(bn.infer_cost_quartiles);
+  CHECK(bn.train_cost_quartiles->q1 <= *bn.train_cost_vs_plain);
+  CHECK(*bn.train_cost_vs_plain <= bn.train_cost_quartiles->q3);
+  CHECK(bn.infer_cost_quartiles->q1 <= *bn.infer_cost_vs_plain);
+  CHECK(*bn.infer_cost_vs_plain <= bn.infer_cost_quartiles->q3);
+  CHECK(bn.train_cost_quartiles->q1 > -1.0);
+  CHECK(to_json(bn).value("train_cost_vs_plain_q1", 1.0) == bn.train_cost_quartiles->q1);
+  CHECK(to_json(bn).value("infer_cost_vs_plain_q3", -2.0) == bn.infer_cost_quartiles->q3);
   // The plain case is its own reference; without the option there is no cost at all.
   const BenchResult plain = run_bench({"cnn", "none", false}, o);
   CHECK(plain.train_cost_vs_plain == 0.0);
+  REQUIRE(plain.train_cost_quartiles);
+  CHECK(plain.train_cost_quartiles->q3 == 0.0);
   const BenchResult alone = run_bench({"cnn", "batch", false}, tiny());
   CHECK_FALSE(alone.train_cost_vs_plain);
   CHECK_FALSE(to_json(alone).contains("train_cost_vs_plain"));
+  CHECK_FALSE(alone.train_cost_quartiles);
+  CHECK_FALSE(to_json(alone).contains("train_cost_vs_plain_q1"));
 }
