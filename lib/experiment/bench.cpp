@@ -211,13 +211,15 @@ double median_rate(const std::vector<double>& seconds, double samples) {
   return median(rates);
 }
 
-// (variant's time / plain model's time − 1) of each round: its median, and its quartiles.
-void paired_costs(const std::vector<double>& variant, const std::vector<double>& plain,
-                  std::optional<double>& median_cost, std::optional<BenchResult::CostQuartiles>& quartiles) {
+// The median and the quartiles over rounds of (variant's time / plain model's time − 1).
+struct PairedCost {
+  double median;
+  BenchResult::CostQuartiles quartiles;
+};
+PairedCost paired_cost(const std::vector<double>& variant, const std::vector<double>& plain) {
   std::vector<double> costs;
   for (std::size_t r = 0; r < variant.size(); ++r) costs.push_back(variant[r] / plain[r] - 1.0);
-  median_cost = median(costs);
-  quartiles = BenchResult::CostQuartiles{quantile(costs, 0.25), quantile(costs, 0.75)};
+  return {median(costs), {quantile(costs, 0.25), quantile(costs, 0.75)}};
 }
 
 }  // namespace
@@ -246,8 +248,12 @@ BenchResult run_bench(const BenchCase& c, const BenchOptions& options) {
   result.train_samples_per_s = median_rate(train[0], samples);
   result.infer_samples_per_s = median_rate(infer[0], samples);
   if (plain) {
-    paired_costs(train[0], train[1], result.train_cost_vs_plain, result.train_cost_quartiles);
-    paired_costs(infer[0], infer[1], result.infer_cost_vs_plain, result.infer_cost_quartiles);
+    const PairedCost train_cost = paired_cost(train[0], train[1]),
+                     infer_cost = paired_cost(infer[0], infer[1]);
+    result.train_cost_vs_plain = train_cost.median;
+    result.train_cost_quartiles = train_cost.quartiles;
+    result.infer_cost_vs_plain = infer_cost.median;
+    result.infer_cost_quartiles = infer_cost.quartiles;
   } else if (options.versus_plain) {
     // The plain model itself.
     result.train_cost_vs_plain = result.infer_cost_vs_plain = 0.0;
