@@ -14,6 +14,7 @@
 #include "core/rng.hpp"
 #include "experiment/layer_factory.hpp"
 #include "experiment/model_spec.hpp"
+#include "experiment/percentiles.hpp"
 #include "nn/loss.hpp"
 #include "optim/sgd.hpp"
 
@@ -40,12 +41,12 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// numpy.percentile's default: linear interpolation between the order statistics, q in [0, 1].
+// numpy.percentile's default, q in [0, 1], at the positions the layer probes' percentiles use; a sort is
+// enough for a few rounds.
 double quantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
-  const double at = q * static_cast<double>(v.size() - 1);
-  const std::size_t lo = static_cast<std::size_t>(at);
-  return lo + 1 < v.size() ? v[lo] + (at - static_cast<double>(lo)) * (v[lo + 1] - v[lo]) : v[lo];
+  const detail::RankPosition at = detail::rank_position(v.size(), q);
+  return at.needs_next ? v[at.lo] + at.frac * (v[at.lo + 1] - v[at.lo]) : v[at.lo];
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
